@@ -1,0 +1,17 @@
+"""Shared pytest setup.
+
+Under pytest-xdist (`pytest -n 2`) every worker runs torch, and two workers with two
+OpenMP threads each on a 2-core machine spin against each other (a training step becomes
+several times slower). So each worker, and every notebook subprocess it starts, uses one
+thread. Tests never download: the Hugging Face libraries are put in offline mode.
+"""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+    torch.set_num_threads(1)

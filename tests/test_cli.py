@@ -1,0 +1,91 @@
+"""The `clapbook` command: help, data, zeroshot, embed, eval on a small saved model."""
+import hashlib, json, subprocess, sys
+
+import numpy as np
+import pytest
+import torch
+
+from clapbook.cli import main
+from clapbook.model import CLAP, CLAP_PRESETS
+from clapbook.sounds import soundworld
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "clapbook.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    CLAP(CLAP_PRESETS["tiny"]).save_pretrained(d / "model")
+    test = soundworld(n=48, seed=5)["test"]
+    files = []
+    for i in range(3):
+        (d / f"c{i}.wav").write_bytes(test[i]["audio"]["bytes"]); files.append(str(d / f"c{i}.wav"))
+    return d, files
+
+
+def test_help_lists_every_command():
+    r = run("--help")
+    assert r.returncode == 0
+    for cmd in ["data", "quickstart", "train", "eval", "embed", "zeroshot"]:
+        assert cmd in r.stdout
+
+
+def test_data_same_seed_same_bytes(tmp_path):
+    digests = []
+    for out in ("a", "b"):
+        main(["data", "soundworld", "--out", str(tmp_path / out), "--n", "32", "--seed", "7"])
+        files = sorted(p for p in (tmp_path / out).rglob("*") if p.is_file())
+        digests.append([(p.relative_to(tmp_path / out).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files])
+    assert digests[0] == digests[1] and any(n.endswith("metadata.csv") for n, _ in digests[0])
+
+
+def test_zeroshot_json(saved):
+    d, files = saved
+    r = run("zeroshot", "--checkpoint", str(d / "model"), "--labels", "bell,siren,rain", "--json", *files)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [o["file"] for o in out] == files
+    for o in out:
+        assert set(o["probabilities"]) == {"bell", "siren", "rain"}
+        assert abs(sum(o["probabilities"].values()) - 1) < 1e-4
+        assert o["label"] == max(o["probabilities"], key=o["probabilities"].get)
+
+
+def test_zeroshot_reports_a_bad_file_and_keeps_the_rest(saved, tmp_path):
+    d, files = saved
+    bad = tmp_path / "broken.wav"; bad.write_text("not audio")
+    r = run("zeroshot", "--checkpoint", str(d / "model"), "--labels", "bell,siren", "--json", files[0], str(bad))
+    assert r.returncode == 1
+    assert "broken.wav" in r.stderr and "not a readable audio file" in r.stderr
+    assert [o["file"] for o in json.loads(r.stdout)] == [files[0]]
+
+
+def test_zeroshot_needs_two_labels(saved):
+    d, files = saved
+    r = run("zeroshot", "--checkpoint", str(d / "model"), "--labels", "bell", files[0])
+    assert r.returncode != 0 and "two" in r.stderr
+
+
+def test_embed_npy_and_parquet(saved, tmp_path):
+    d, files = saved
+    main(["embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "e.npy"), *files])
+    e = np.load(tmp_path / "e.npy")
+    assert e.shape == (3, 256)
+    np.testing.assert_allclose(e, CLAP.from_pretrained(d / "model").embed_audio(files).numpy(), atol=1e-6)
+    (tmp_path / "t.txt").write_text("a bell\na siren\n")
+    main(["embed", "--checkpoint", str(d / "model"), "--texts", str(tmp_path / "t.txt"), "--out", str(tmp_path / "t.parquet")])
+    import pandas as pd
+    df = pd.read_parquet(tmp_path / "t.parquet")
+    assert list(df["name"]) == ["a bell", "a siren"] and len(df["embedding"][0]) == 256
+
+
+def test_eval_on_an_audiofolder(saved, tmp_path):
+    d, _ = saved
+    main(["data", "soundworld", "--out", str(tmp_path / "sw"), "--n", "48", "--seed", "1"])
+    r = run("eval", "--checkpoint", str(d / "model"), "--data", str(tmp_path / "sw"), "--split", "test", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert 0 <= out["zero_shot"]["accuracy"] <= 1 and "text_to_audio/R@1" in out["retrieval"]
