@@ -22,7 +22,7 @@ def _fresh():
 def test_resume_gives_identical_weights(pairs, tmp_path):
     cfg = TrainConfig(max_steps=20, batch_size=16, scheduler="cosine", warmup_steps=3, progress=False, log_every=5)
     full = _fresh(); train(full, pairs, cfg, out_dir=tmp_path / "a")
-    half = _fresh(); train(half, pairs, TrainConfig(**{**asdict(cfg), "max_steps": 10}), out_dir=tmp_path / "b")
+    half = _fresh(); train(half, pairs, cfg, out_dir=tmp_path / "b", stop_at_step=10)     # interrupted at step 10
     resumed = _fresh(); state = train(resumed, pairs, cfg, out_dir=tmp_path / "b", resume=True)
     assert state["step"] == 20
     for (k, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
