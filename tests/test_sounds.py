@@ -385,3 +385,14 @@ def test_flat_dataset_and_jsonl_split_folders(tmp_path):
         (d / "metadata.jsonl").write_text(json.dumps({"file_name": "a.wav", "caption": f"{split} clip", "n": 1}) + "\n")
     dd = S.load_clips(tmp_path / "jl")
     assert list(dd) == ["train", "test"] and dd["test"]["caption"] == ["test clip"] and dd["test"]["n"] == [1]
+
+
+def test_instruments_never_keep_a_silent_rendering():
+    # seed 0 at n=2048 draws a saxophone key that one GM program has no sample for; the
+    # generator must draw again rather than keep (or fail on) a silent clip
+    import numpy as np
+    from clapbook.audio import load_audio
+    ds = S.instruments(n=2048, seed=0)
+    for split in ds.values():
+        for row in split.select(range(0, len(split), 7)):
+            assert float(load_audio(row["audio"], None).abs().max()) > 1e-3, row["caption"]
