@@ -7,6 +7,8 @@ One optimiser step = front end + both encoders + projections + loss + backward +
 random audio of the preset's clip length and captions of ~12 tokens. Prints a table with
 pairs/s, seconds per step and parameters, and the ratio to the tiny preset. The published
 sizes use a small batch on the CPU (they are GPU models); pass --presets to choose.
+The `tiny` preset's text tower is frozen and its features are cached per caption (chapter 5),
+so after the warm-up step its text cost is a lookup, as in every epoch after the first.
 """
 import argparse, time
 
