@@ -127,3 +127,12 @@ def test_crop_or_pad_modes():
     assert torch.equal(crop_or_pad(x[:30], 0.7, 100, pad="repeat"), torch.cat([x[:30], x[:30], x[:10]]))
     with pytest.raises(ValueError, match="mode"):
         crop_or_pad(x, 0.5, 100, mode="test")
+
+
+def test_error_for_bytes_is_stable_text():
+    msgs = set()
+    for _ in range(2):
+        with pytest.raises(AudioLoadError) as e:
+            load_audio(b"definitely not audio", 16000)
+        msgs.add(str(e.value))
+    assert len(msgs) == 1 and "0x" not in msgs.pop()
