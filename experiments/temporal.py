@@ -1,9 +1,15 @@
 """Paper 3 (T-CLAP) in miniature: a baseline CLAP, the same fine-tuned with L_c only, and T-CLAP
-(L_c + 0.5 L_t on temporal triplets mixed in at 1:4), for CNN14 ("tiny") and HTS-AT ("tiny-htsat")
+(L_c + 0.5 L_t on temporal triplets mixed in at 1:4), for CNN14 ("tiny") and HTS-AT ("htsat-minilm": the same frozen MiniLM text tower)
 audio encoders, several seeds; T-Classify, retrieval R@1 and zero-shot accuracy.
 
     OMP_NUM_THREADS=1 python experiments/temporal.py                 # 2-core CPU, tiny size, seeds 0 1 2
     python experiments/temporal.py --size full --device cuda         # a GPU
+
+One process per encoder, side by side, then merged (what produced experiments/results/temporal.md):
+
+    OMP_NUM_THREADS=1 python experiments/temporal.py --presets tiny --out /tmp/t-cnn14 &
+    OMP_NUM_THREADS=1 python experiments/temporal.py --presets htsat-minilm --out /tmp/t-htsat &
+    wait; python experiments/temporal.py --merge /tmp/t-cnn14 /tmp/t-htsat
 
 Writes <out>/temporal.json and <out>/temporal.md (see chapter 09, `clapbook.temporal.reproduce_temporal`).
 """
@@ -11,7 +17,7 @@ import argparse
 import os
 import sys
 
-from clapbook.temporal import RUN_SIZES, reproduce_temporal
+from clapbook.temporal import RUN_SIZES, merge_temporal_results, reproduce_temporal
 
 
 def main(argv=None):
@@ -21,10 +27,14 @@ def main(argv=None):
     ap.add_argument("--size", default="tiny", choices=list(RUN_SIZES))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=None, help="override pretraining and fine-tuning steps")
-    ap.add_argument("--presets", nargs="+", default=["tiny", "tiny-htsat"])
+    ap.add_argument("--presets", nargs="+", default=["tiny", "htsat-minilm"])
     ap.add_argument("--lam", type=float, default=0.5, help="weight of the temporal loss, eq. (2)")
     ap.add_argument("--pairs-per-triplet", type=int, default=4)
+    ap.add_argument("--merge", nargs="+", metavar="DIR", help="only merge the temporal.json of these folders into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        merge_temporal_results(args.merge, args.out)
+        print(open(os.path.join(args.out, "temporal.md")).read()); return
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
     command = " ".join(filter(None, [env, "python", "experiments/temporal.py", *(argv if argv is not None else sys.argv[1:])]))
     out = reproduce_temporal(out_dir=args.out, seeds=tuple(args.seeds), size=args.size, device=args.device, steps=args.steps,
