@@ -1,0 +1,122 @@
+"""Drive the widgets chapter in a real browser.
+
+Voilà serves `nbs/12_widgets.ipynb` on 127.0.0.1 (it runs the chapter in a kernel, IN_TEST=1),
+headless Chromium (Debian's `chromium`, driven by Playwright) opens the page, and for each of
+the four widgets the test changes one control in the page and checks that the plotly figure in
+the page changed accordingly. Where Chromium, Playwright or Voilà is missing the test is skipped
+with a message saying what to install; it never passes without a browser.
+"""
+import os, shutil, signal, socket, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = ROOT / "nbs" / "12_widgets.ipynb"
+CHROMIUM = next((p for p in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                             "/usr/bin/chromium") if p and Path(p).exists()), None)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def _missing() -> str | None:
+    if CHROMIUM is None: return "Chromium is not installed (Debian: apt-get install -y chromium)"
+    for mod, pkg in (("playwright", "playwright"), ("voila", "voila")):
+        try: __import__(mod)
+        except ImportError: return f"{pkg} is not installed (pip install {pkg})"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page():
+    why = _missing()
+    if why: pytest.skip(f"browser test skipped: {why}")
+    from playwright.sync_api import sync_playwright
+    port, tmp = _free_port(), Path(tempfile.mkdtemp())
+    env = {**os.environ, "IN_TEST": "1", "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+           "JUPYTER_DATA_DIR": str(tmp / "data"), "NUMBA_CACHE_DIR": str(tmp / "numba"), "PYTHONUNBUFFERED": "1"}
+    log = open(tmp / "voila.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "voila", str(CHAPTER), "--no-browser", f"--port={port}",
+                               "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+                              cwd=CHAPTER.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(120):                 # wait until the server listens (a GET of the page would run the chapter)
+            try: socket.create_connection(("127.0.0.1", port), timeout=1).close(); break
+            except OSError: time.sleep(1)
+        else: pytest.fail(f"Voila did not start on port {port}: {(tmp / 'voila.log').read_text()[-3000:]}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            pg = browser.new_page()
+            pg.set_default_timeout(600_000)
+            pg.goto(url, timeout=900_000, wait_until="domcontentloaded")   # Voilà runs the whole chapter first
+            pg.wait_for_selector(".clapbook-zero-shot-demo .js-plotly-plot", timeout=900_000)
+            yield pg
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try: server.wait(20)
+        except subprocess.TimeoutExpired: os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+        if os.environ.get("CLAPBOOK_KEEP_VOILA_LOG"): print((tmp / "voila.log").read_text()[-5000:])
+
+
+def plot_data(pg, widget_class: str, trace: int, key: str):
+    "A trace attribute of the plotly figure inside the widget with `widget_class`, read from the page."
+    return pg.evaluate(f"""() => {{
+        const gd = document.querySelector('.{widget_class} .js-plotly-plot');
+        const v = gd.data[{trace}]['{key}'];
+        return JSON.parse(JSON.stringify(v === undefined ? null : v));
+    }}""")
+
+
+def wait_change(pg, widget_class, trace, key, before, timeout=60):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        now = plot_data(pg, widget_class, trace, key)
+        if now != before: return now
+        time.sleep(0.25)
+    raise AssertionError(f"{widget_class}: trace {trace} {key} did not change within {timeout} s")
+
+
+def test_similarity_matrix_mode_toggle(page):
+    cls = "clapbook-similarity-matrix"
+    before = plot_data(page, cls, 0, "z")                          # the chapter leaves it on raw cosines
+    page.click(f".{cls} button:has-text('softmax over captions')")
+    after = wait_change(page, cls, 0, "z", before)
+    assert all(abs(sum(row) - 1) < 1e-3 for row in after)          # each row is now a softmax
+    assert "audio→text" in page.inner_text(f".{cls} .gtitle")
+
+
+def test_embedding_explorer_colour_toggle(page):
+    cls = "clapbook-embedding-explorer"
+    before = plot_data(page, cls, 1, "marker")                     # the chapter leaves it coloured by modality
+    page.click(f".{cls} button:has-text('label')")
+    after = wait_change(page, cls, 1, "marker", before)
+    assert isinstance(after["color"], list) and len(set(after["color"])) > 1   # one colour per class now
+
+
+def test_temporal_probe_event_choice(page):
+    cls = "clapbook-temporal-probe"
+    before = plot_data(page, cls, 0, "z")
+    page.select_option(f".{cls} select >> nth=1", "thunder")      # event B
+    after = wait_change(page, cls, 0, "z", before)
+    assert len(after) == 2 and len(after[0]) == 2
+    assert any("thunder" in c for c in plot_data(page, cls, 0, "x"))
+
+
+def test_zero_shot_demo_labels(page):
+    cls = "clapbook-zero-shot-demo"
+    before = plot_data(page, cls, 0, "y")
+    box = page.locator(f".{cls} input[type=text]").first
+    box.fill("bell, rain, siren")
+    box.press("Enter")
+    after = wait_change(page, cls, 0, "y", before)
+    assert sorted(after) == ["bell", "rain", "siren"]
+    probs = plot_data(page, cls, 0, "x")
+    assert abs(sum(probs) - 1) < 1e-3
