@@ -39,7 +39,7 @@ def page():
     from playwright.sync_api import sync_playwright
     port, tmp = _free_port(), Path(tempfile.mkdtemp())
     env = {**os.environ, "IN_TEST": "1", "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-           "JUPYTER_DATA_DIR": str(tmp / "data"), "NUMBA_CACHE_DIR": str(tmp / "numba"), "PYTHONUNBUFFERED": "1"}
+           "JUPYTER_DATA_DIR": str(tmp / "data"), "PYTHONUNBUFFERED": "1"}
     log = open(tmp / "voila.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "voila", str(CHAPTER), "--no-browser", f"--port={port}",
                                "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
@@ -54,8 +54,16 @@ def page():
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pg = browser.new_page()
             pg.set_default_timeout(600_000)
+            connected = []                      # the page's widget manager has reached the kernel
+            pg.on("websocket", lambda ws: ws.on("framereceived", lambda data: connected.append(1)
+                  if "kernel_info_reply" in (data if isinstance(data, str) else data.decode("utf-8", "ignore")) else None))
             pg.goto(url, timeout=900_000, wait_until="domcontentloaded")   # Voilà runs the whole chapter first
             pg.wait_for_selector(".clapbook-zero-shot-demo .js-plotly-plot", timeout=900_000)
+            for _ in range(240):
+                if connected: break
+                time.sleep(0.5)
+            else: pytest.fail("the page never connected to its kernel (no kernel_info_reply on the websocket)")
+            pg.log = tmp / "voila.log"
             yield pg
             browser.close()
     finally:
@@ -68,6 +76,10 @@ def page():
 
 def plot_data(pg, widget_class: str, trace: int, key: str):
     "A trace attribute of the plotly figure inside the widget with `widget_class`, read from the page."
+    pg.wait_for_function(f"""() => {{                     // plotly draws asynchronously after the widget appears
+        const gd = document.querySelector('.{widget_class} .js-plotly-plot');
+        return gd && gd.data && gd.data.length > {trace};
+    }}""", timeout=120_000)
     return pg.evaluate(f"""() => {{
         const gd = document.querySelector('.{widget_class} .js-plotly-plot');
         const v = gd.data[{trace}]['{key}'];
@@ -75,13 +87,15 @@ def plot_data(pg, widget_class: str, trace: int, key: str):
     }}""")
 
 
-def wait_change(pg, widget_class, trace, key, before, timeout=60):
+def wait_change(pg, widget_class, trace, key, before, timeout=120):
+    "Poll the page until the figure's trace attribute differs from `before`; the kernel computes the new value."
     t0 = time.time()
     while time.time() - t0 < timeout:
         now = plot_data(pg, widget_class, trace, key)
         if now != before: return now
         time.sleep(0.25)
-    raise AssertionError(f"{widget_class}: trace {trace} {key} did not change within {timeout} s")
+    raise AssertionError(f"{widget_class}: trace {trace} {key} did not change within {timeout} s; "
+                         f"Voila log:\n{pg.log.read_text()[-3000:]}")
 
 
 def test_similarity_matrix_mode_toggle(page):
@@ -90,7 +104,7 @@ def test_similarity_matrix_mode_toggle(page):
     page.click(f".{cls} button:has-text('softmax over captions')")
     after = wait_change(page, cls, 0, "z", before)
     assert all(abs(sum(row) - 1) < 1e-3 for row in after)          # each row is now a softmax
-    assert "audio→text" in page.inner_text(f".{cls} .gtitle")
+    assert "audio→text" in page.text_content(f".{cls} .gtitle")       # the title the kernel wrote
 
 
 def test_embedding_explorer_colour_toggle(page):

@@ -89,3 +89,26 @@ def test_eval_on_an_audiofolder(saved, tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert 0 <= out["zero_shot"]["accuracy"] <= 1 and "text_to_audio/R@1" in out["retrieval"]
+
+
+def test_reproduce_passes_its_arguments(monkeypatch, tmp_path):
+    import sys, types
+    import clapbook.cli as cli
+    seen = {}
+    fake = types.ModuleType("fake_reproduction")
+    fake.run = lambda **kw: seen.update(kw) or {}
+    monkeypatch.setitem(sys.modules, "fake_reproduction", fake)
+    monkeypatch.setitem(cli.REPRODUCTIONS, "temporal", ("fake_reproduction", "run"))
+    cli.main(["reproduce", "temporal", "--seeds", "4", "5", "--size", "full", "--device", "cuda", "--steps", "7",
+              "--out", str(tmp_path), "--quiet"])
+    assert seen["seeds"] == (4, 5) and seen["size"] == "full" and seen["device"] == "cuda"
+    assert seen["steps"] == 7 and seen["out_dir"] == str(tmp_path) and seen["progress"] is False
+
+
+def test_reproduce_names_are_real_functions():
+    import importlib
+    import inspect
+    from clapbook.cli import REPRODUCTIONS
+    for name, (module, fn) in REPRODUCTIONS.items():
+        params = inspect.signature(getattr(importlib.import_module(module), fn)).parameters
+        assert {"out_dir", "seeds", "size", "device", "steps", "progress", "command"} <= set(params), name

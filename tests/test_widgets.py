@@ -94,6 +94,7 @@ def test_explorer_controls_update_figure(model, clips, emb):
     assert len(set(colours)) == len(set(clips["label"]))               # one colour per class
     ex.color_by.value = "modality"
     assert ex.fig.data[1].marker.color == "#1f77b4"
+    assert ex.fig._widget_data[1]["marker"]["color"] == "#1f77b4"      # a view created now starts from this state
     ex.lines.value = False
     assert len(ex.fig.data[0].x) == 0
     x_pca = np.array(ex.fig.data[1].x)
