@@ -110,7 +110,7 @@ def crop_or_pad(wave: torch.Tensor, seconds: float, sample_rate: int, mode: str 
                 pad: str = "zero", generator: torch.Generator | None = None) -> torch.Tensor:
     "Crop or pad the last axis of `wave` to `seconds` * `sample_rate` samples."
     if mode not in ("eval", "train"): raise ValueError(f"mode must be 'eval' or 'train', not {mode!r}")
-    if pad not in ("zero", "repeat"): raise ValueError(f"pad must be 'zero' or 'repeat', not {pad!r}")
+    if pad not in ("zero", "repeat", "repeatpad"): raise ValueError(f"pad must be 'zero', 'repeat' or 'repeatpad', not {pad!r}")
     n, length = int(round(seconds * sample_rate)), wave.shape[-1]
     if length == 0: raise ValueError("cannot crop or pad an empty waveform")
     if length > n:
@@ -119,7 +119,9 @@ def crop_or_pad(wave: torch.Tensor, seconds: float, sample_rate: int, mode: str 
         return wave[..., start:start + n]
     if length < n:
         if pad == "repeat": wave = wave.repeat(*([1] * (wave.dim() - 1)), -(-n // length))[..., :n]
-        else: wave = torch.nn.functional.pad(wave, (0, n - length))
+        else:
+            if pad == "repeatpad": wave = wave.repeat(*([1] * (wave.dim() - 1)), n // length)  # whole copies only
+            wave = torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
     return wave
 
 # %% ../nbs/01_audio.ipynb #1baeafc1
@@ -174,13 +176,19 @@ class FrontEnd:
     norm: str | None = "slaney"
     clip_seconds: float = 7.0
     pad: str = "zero"
+    filter_sample_rate: int | None = None   # rate the mel filters were designed for, if not `sample_rate` (msclap 2023)
 
 FRONTENDS = {
     # paper 1 (msclap 2023): 44.1 kHz, window 1024, hop 320, 64 mels in 50-8000 Hz, 7 s
     "msclap": FrontEnd(),
-    # LAION-CLAP and Hugging Face `ClapFeatureExtractor` (non-fused, "repeatpad"): 48 kHz, hop 480
+    # msclap 2022 (CNN14 + BERT): the same STFT, mels up to 14 kHz, 5 s clips, repeated to length
+    "msclap-2022": FrontEnd(f_max=14000.0, clip_seconds=5.0, pad="repeat"),
+    # msclap 2023 (HTSAT + GPT-2) as its code runs it: 44.1 kHz audio, but HTS-AT's mel filters are
+    # built from its 32 kHz AudioSet config (50-14000 Hz at 32 kHz), short clips repeated to 7 s
+    "msclap-2023": FrontEnd(f_max=14000.0, pad="repeat", filter_sample_rate=32000),
+    # LAION-CLAP and Hugging Face `ClapFeatureExtractor` (non-fused: "rand_trunc", "repeatpad"): 48 kHz, hop 480
     "laion": FrontEnd(sample_rate=48000, n_fft=1024, hop_length=480, n_mels=64, f_min=50.0,
-                      f_max=14000.0, clip_seconds=10.0, pad="repeat"),
+                      f_max=14000.0, clip_seconds=10.0, pad="repeatpad"),
     # clapbook's CPU preset for the embedded data: 16 kHz, 20 ms hop (101 frames for 2 s)
     "tiny": FrontEnd(sample_rate=16000, n_fft=512, hop_length=320, n_mels=64, f_min=50.0,
                      f_max=8000.0, clip_seconds=2.0, pad="zero"),
@@ -191,12 +199,14 @@ class LogMel(nn.Module):
     "Log-mel spectrogram in dB: `(batch, samples)` -> `(batch, n_mels, frames)`."
     def __init__(self, sample_rate: int = 44100, n_fft: int = 1024, hop_length: int = 320, n_mels: int = 64,
                  f_min: float = 50.0, f_max: float | None = 8000.0, mel_scale: str = "slaney",
-                 norm: str | None = "slaney", top_db: float | None = None, chunk_samples: int = 2_000_000):
+                 norm: str | None = "slaney", top_db: float | None = None, chunk_samples: int = 2_000_000,
+                 filter_sample_rate: int | None = None):
         super().__init__()
         self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
         self.f_min, self.f_max, self.mel_scale, self.norm = f_min, (f_max or sample_rate / 2), mel_scale, norm
         self.top_db, self.chunk_samples = top_db, chunk_samples
-        fb = mel_filterbank(sample_rate, n_fft, n_mels, f_min, self.f_max, mel_scale, norm)
+        self.filter_sample_rate = filter_sample_rate or sample_rate      # msclap 2023: filters for 32 kHz on 44.1 kHz audio
+        fb = mel_filterbank(self.filter_sample_rate, n_fft, n_mels, f_min, self.f_max, mel_scale, norm)
         self.n_bins = int(np.nonzero(fb.any(0))[0].max()) + 1       # bins above f_max have zero weight
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
         self.register_buffer("filters", torch.tensor(fb[:, :self.n_bins], dtype=torch.float32), persistent=False)

@@ -38,13 +38,14 @@ class CLAPConfig:
     text_pretrained: str | None = None    # or a Hugging Face name / local folder of pretrained weights
     text_pooling: str | None = None       # None: the family's default (GPT-2: end of text, BERT: CLS)
     freeze_text_encoder: bool = False     # keep the text backbone fixed (train only its projection)
-    frontend: str = "tiny"                # a `clapbook.audio.FRONTENDS` preset
+    frontend: str | dict = "tiny"         # a `clapbook.audio.FRONTENDS` preset, or a `FrontEnd`'s fields as a dict
     joint_dim: int = 1024                 # d in eq. (2)
     projection: str = "msclap"            # "msclap" | "mlp" | "linear"
     projection_dropout: float = 0.5
     logit_scale_init: float = math.log(1 / 0.07)
     max_logit_scale: float = 100.0
     max_text_length: int = 64
+    audio_config: dict = field(default_factory=dict)   # fields replacing the named size's (a checkpoint's exact sizes)
 
     @classmethod
     def from_dict(cls, d: dict) -> "CLAPConfig":
@@ -120,10 +121,12 @@ class CLAP(nn.Module):
         from clapbook.audio_encoders import build_audio_encoder
         from clapbook.text import TextEncoder, TextEncoderConfig
         self.config = config = config or CLAPConfig()
-        if config.frontend not in FRONTENDS: raise ValueError(f"unknown front end preset {config.frontend!r}; choose from {list(FRONTENDS)}")
-        self.frontend: FrontEnd = FRONTENDS[config.frontend]
+        if isinstance(config.frontend, dict): self.frontend: FrontEnd = FrontEnd(**config.frontend)
+        elif config.frontend in FRONTENDS: self.frontend = FRONTENDS[config.frontend]
+        else: raise ValueError(f"unknown front end preset {config.frontend!r}; choose from {list(FRONTENDS)}")
         self.logmel = LogMel.from_preset(self.frontend)
-        self.audio_encoder = build_audio_encoder(config.audio_encoder, config.audio_size, n_mels=self.frontend.n_mels)
+        self.audio_encoder = build_audio_encoder(config.audio_encoder, config.audio_size,
+                                                 **{"n_mels": self.frontend.n_mels, **config.audio_config})
         if text_encoder is None:
             if config.text_pretrained:
                 text_encoder = TextEncoder.from_pretrained(resolve_text_source(config.text_pretrained),
@@ -280,7 +283,8 @@ def save_pretrained(self: CLAP, save_directory) -> Path:
     (folder / "text").mkdir(exist_ok=True)
     te.model.config.save_pretrained(str(folder / "text"))
     te.tokenizer.save_pretrained(str(folder / "text"))
-    cfg["text"] = {"family": te.family, "pooling": te.pooling, "max_length": te.max_length}
+    cfg["text"] = {"family": te.family, "pooling": te.pooling, "max_length": te.max_length,
+                   "text_suffix": getattr(te, "text_suffix", "")}
     tmp = folder / ".model.safetensors.tmp"
     save_model(self, str(tmp), metadata={"format": "pt", "clapbook_version": __version__})
     os.replace(tmp, folder / "model.safetensors")
@@ -293,18 +297,20 @@ def _text_encoder_from_folder(folder: Path, meta: dict):
     from clapbook.text import TextEncoder, build_model
     hf = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    return TextEncoder(build_model(hf, meta["family"]), tok, meta["family"], meta["pooling"], meta["max_length"])
+    return TextEncoder(build_model(hf, meta["family"], pooler=meta["pooling"] == "pooler"), tok, meta["family"],
+                       meta["pooling"], meta["max_length"], meta.get("text_suffix", ""))
 
 @patch(cls_method=True)
-def from_pretrained(cls: CLAP, name_or_path, device: str | torch.device = "cpu") -> CLAP:
-    "Load a model saved with `save_pretrained` (a clapbook folder), in eval mode."
+def from_pretrained(cls: CLAP, name_or_path, device: str | torch.device = "cpu", **kwargs) -> CLAP:
+    "Load a clapbook folder (`save_pretrained`), or a published checkpoint (Hugging Face, LAION `.pt`, msclap `.pth`: chapter 16), in eval mode."
     from safetensors.torch import load_model
     folder = Path(name_or_path)
     cfg_file = folder / "config.json"
-    if not cfg_file.is_file(): raise FileNotFoundError(f"{str(folder)!r} is not a clapbook model folder: no config.json")
-    cfg = json.loads(cfg_file.read_text())
-    if cfg.pop("model_type", None) != CLAP_MODEL_TYPE:
-        raise ValueError(f"{str(cfg_file)!r} is not a clapbook CLAP config (model_type {CLAP_MODEL_TYPE!r} expected)")
+    cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
+    if cfg.get("model_type") != CLAP_MODEL_TYPE or kwargs:   # not a clapbook folder: the three published families
+        from clapbook.pretrained import load_pretrained      # a later chapter: imported only when needed
+        return load_pretrained(name_or_path, device=device, **kwargs)
+    cfg.pop("model_type")
     cfg.pop("clapbook_version", None); text_meta = cfg.pop("text")
     model = cls(CLAPConfig.from_dict(cfg), text_encoder=_text_encoder_from_folder(folder / "text", text_meta))
     missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)

@@ -117,7 +117,7 @@ def load_bert_tokenizer():
 # %% ../nbs/03_text.ipynb #82e006a3
 FAMILIES = ("gpt2", "bert", "roberta")
 SIZES = ("tiny", "base")
-POOLINGS = ("eot", "cls", "mean")
+POOLINGS = ("eot", "cls", "mean", "pooler")   # "pooler": the backbone's own pooler (dense + tanh on CLS), as LAION-CLAP uses
 DEFAULT_POOLING = {"gpt2": "eot", "bert": "cls", "roberta": "cls"}
 
 def check_choice(name: str, value, choices) -> None:
@@ -169,11 +169,11 @@ def max_tokens(hf) -> int:
     n = hf.max_position_embeddings
     return n - 2 if hf.model_type in ("roberta", "xlm-roberta", "camembert") else n
 
-def build_model(hf, family: str) -> nn.Module:
-    "A randomly initialised Hugging Face backbone (no LM head, no unused BERT pooler) for `hf` config."
+def build_model(hf, family: str, pooler: bool = False) -> nn.Module:
+    "A randomly initialised Hugging Face backbone (no LM head; the BERT/RoBERTa pooler only if `pooler`) for `hf` config."
     check_choice("family", family, FAMILIES)
     if family == "gpt2": return GPT2Model(hf)
-    return (BertModel if family == "bert" else RobertaModel)(hf, add_pooling_layer=False)
+    return (BertModel if family == "bert" else RobertaModel)(hf, add_pooling_layer=pooler)
 
 # %% ../nbs/03_text.ipynb #305061a4
 def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -190,7 +190,7 @@ def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/03_text.ipynb #0515ebc9
 def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     "Pool token states (batch, length, hidden) to (batch, hidden): 'eot' = last real token, 'cls' = first token, 'mean' = mean over real tokens."
-    check_choice("pooling", pooling, POOLINGS)
+    check_choice("pooling", pooling, POOLINGS[:3])   # "pooler" needs the backbone's weights: TextEncoder.forward
     if hidden.ndim != 3 or hidden.shape[:2] != attention_mask.shape:
         raise ValueError(f"hidden {tuple(hidden.shape)} and attention_mask {tuple(attention_mask.shape)}: "
                          "expected (batch, length, hidden) and (batch, length)")
@@ -203,16 +203,20 @@ def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
 # %% ../nbs/03_text.ipynb #3bb016b4
 class TextEncoder(nn.Module):
     "A Hugging Face text backbone plus tokenizer and pooling: a list of texts -> (batch, hidden) sentence vectors."
-    def __init__(self, model: nn.Module, tokenizer, family: str, pooling: str | None = None, max_length: int = 77):
+    def __init__(self, model: nn.Module, tokenizer, family: str, pooling: str | None = None, max_length: int = 77,
+                 text_suffix: str = ""):
         super().__init__()
         check_choice("family", family, FAMILIES)
         pooling = pooling or DEFAULT_POOLING[family]
         check_choice("pooling", pooling, POOLINGS)
+        if pooling == "pooler" and getattr(model, "pooler", None) is None:
+            raise ValueError(f"pooling='pooler': this {model.config.model_type} backbone has no pooler (build it with pooler=True)")
         limit = max_tokens(model.config)
         if not 2 <= max_length <= limit:
             raise ValueError(f"max_length={max_length}: must be between 2 and {limit}, the positions this {model.config.model_type} model has")
         self.model, self.tokenizer = model, prepare_tokenizer(tokenizer, family)
         self.family, self.pooling, self.max_length = family, pooling, max_length
+        self.text_suffix = text_suffix   # appended to every text before tokenizing (msclap 2023 writes "text <|endoftext|>")
         self.eval()
 
     @property
@@ -224,7 +228,9 @@ class TextEncoder(nn.Module):
         "Id of the token that ends every tokenized text: `<|endoftext|>` for GPT-2, `[SEP]` / `</s>` for BERT / RoBERTa."
         return self.tokenizer.eos_token_id if self.family == "gpt2" else self.tokenizer.sep_token_id
     def get_input_embeddings(self) -> nn.Embedding: return self.model.get_input_embeddings()
-    def extra_repr(self) -> str: return f"family={self.family!r}, pooling={self.pooling!r}, max_length={self.max_length}"
+    def extra_repr(self) -> str:
+        return f"family={self.family!r}, pooling={self.pooling!r}, max_length={self.max_length}" + (
+            f", text_suffix={self.text_suffix!r}" if self.text_suffix else "")
 
 # %% ../nbs/03_text.ipynb #6e65790c
 @patch(cls_method=True)
@@ -262,6 +268,7 @@ def check_texts(texts) -> list[str]:
 def tokenize(self: TextEncoder, texts: list[str]) -> dict[str, torch.Tensor]:
     "`input_ids`, `attention_mask` (batch, length): right-padded, at most `max_length` tokens, the end-of-text token always last (GPT-2: `<|endoftext|>` appended)."
     texts = check_texts(texts)
+    if getattr(self, "text_suffix", ""): texts = [t + self.text_suffix for t in texts]
     if self.family == "gpt2":  # truncate the text, then append EOT, so truncation never drops it
         rows = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=self.max_length - 1)["input_ids"]
         rows = [r + [self.eot_token_id] for r in rows]
@@ -281,8 +288,9 @@ def forward(self: TextEncoder, input_ids: torch.Tensor | None = None, attention_
     if attention_mask.shape != x.shape[:2]:
         raise ValueError(f"attention_mask {tuple(attention_mask.shape)}: expected {tuple(x.shape[:2])} to match the inputs")
     extra = {"use_cache": False} if self.family == "gpt2" else {}
-    hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **extra).last_hidden_state
-    return pool_hidden(hidden, attention_mask, self.pooling)
+    out = self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **extra)
+    if self.pooling == "pooler": return out.pooler_output        # dense + tanh on the first token
+    return pool_hidden(out.last_hidden_state, attention_mask, self.pooling)
 
 @patch
 def encode(self: TextEncoder, texts: list[str]) -> torch.Tensor:
@@ -333,11 +341,12 @@ def from_pretrained(cls: TextEncoder, name_or_path: str | Path, pooling: str | N
     from transformers.utils import logging as hf_logging
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()     # the checkpoint's pooler weights are dropped on purpose: no load report
-    try: model = AutoModel.from_pretrained(name, **kwargs, **({} if family == "gpt2" else {"add_pooling_layer": False}))
+    pooler = {} if family == "gpt2" else {"add_pooling_layer": pooling == "pooler"}
+    try: model = AutoModel.from_pretrained(name, **kwargs, **pooler)
     except TypeError: model = AutoModel.from_pretrained(name, **kwargs)  # an architecture without a pooler switch
     finally: hf_logging.set_verbosity(level)
     tokenizer = AutoTokenizer.from_pretrained(name, **hub_kwargs)
-    return cls(model, tokenizer, family, pooling, max_length)
+    return cls(model, tokenizer, family, pooling, max_length, meta.get("text_suffix", ""))
 
 # %% ../nbs/03_text.ipynb #3518ae11
 @patch
@@ -348,6 +357,7 @@ def save_pretrained(self: TextEncoder, save_directory: str | Path) -> Path:
     self.model.save_pretrained(str(folder))
     self.tokenizer.save_pretrained(str(folder))
     meta = {"family": self.family, "pooling": self.pooling, "max_length": self.max_length, "format": 1}
+    if getattr(self, "text_suffix", ""): meta["text_suffix"] = self.text_suffix
     (folder/CLAPBOOK_TEXT_JSON).write_text(json.dumps(meta, indent=2))
     if not list(folder.glob("*.safetensors")) or list(folder.glob("*.bin")):
         raise RuntimeError(f"{folder}: expected safetensors weights and no pickle (.bin) files; is safetensors installed?")
