@@ -23,9 +23,9 @@ import torch
 from . import __version__
 
 # %% auto #0
-__all__ = ['QUICKSTART_CORPORA', 'REPRODUCTIONS', 'plot_history', 'write_report', 'corpus', 'quickstart', 'format_table',
-           'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot', 'cmd_demo',
-           'cmd_reproduce', 'cmd_curate', 'build_parser', 'main']
+__all__ = ['QUICKSTART_CORPORA', 'REPRODUCTIONS', 'plot_history', 'write_report', 'default_workers', 'corpus', 'quickstart',
+           'format_table', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot',
+           'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_convert', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0c2d0d73
 def plot_history(history: list[dict]):
@@ -67,13 +67,17 @@ def write_report(path, title: str, figures: list, tables: dict | None = None) ->
 # %% ../nbs/90_cli.ipynb #6fe29c3d
 QUICKSTART_CORPORA = ("soundworld", "instruments")
 
-def corpus(name: str, data_dir=None, n: int = 1024, seed: int = 0):
-    "The embedded corpus `name` as a DatasetDict, read from `data_dir/name-nN-seedS` if written there before, else generated (and written)."
+def default_workers() -> int:
+    "Processes for data generation: one per core, at most 8."
+    return max(1, min(os.cpu_count() or 1, 8))
+
+def corpus(name: str, data_dir=None, n: int = 1024, seed: int = 0, workers: int | None = None):
+    "The embedded corpus `name` as a DatasetDict, read from `data_dir/name-nN-seedS` if written there before, else generated in `workers` processes (and written)."
     from clapbook import sounds
     folder = Path(data_dir) / f"{name}-n{n}-seed{seed}" if data_dir is not None else None
     if folder is not None and (folder / "train" / "metadata.csv").exists():
         return sounds.load_clips(folder)
-    ds = getattr(sounds, name)(n=n, seed=seed)
+    ds = getattr(sounds, name)(n=n, seed=seed, workers=workers or default_workers())
     if folder is not None: sounds.write_audiofolder(ds, folder)
     return ds
 
@@ -85,7 +89,7 @@ def _pairs(ds):
 # %% ../nbs/90_cli.ipynb #99679e38
 def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: int = 8, batch_size: int = 64,
                lr: float = 2e-3, device: str = "cpu", data_dir=None, corpora=QUICKSTART_CORPORA, progress: bool = True,
-               preset: str = "tiny") -> dict:
+               preset: str = "tiny", workers: int | None = None) -> dict:
     "Train the tiny CLAP on the embedded corpora and evaluate it; writes model/, metrics.json, report.html to `out_dir`."
     import datasets
     from clapbook.model import CLAP, CLAP_PRESETS
@@ -93,7 +97,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
     from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval, plot_confusion, plot_similarity, zero_shot_score
     t0 = time.perf_counter()
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    data = {name: corpus(name, data_dir if data_dir is not None else out / "data", n=n, seed=seed) for name in corpora}
+    data = {name: corpus(name, data_dir if data_dir is not None else out / "data", n=n, seed=seed, workers=workers) for name in corpora}
     train_ds = datasets.concatenate_datasets([_pairs(d["train"]) for d in data.values()]).shuffle(seed=seed).flatten_indices()
     torch.manual_seed(seed)
     model = CLAP(CLAP_PRESETS[preset])
@@ -163,14 +167,15 @@ def _print_json(obj): print(json.dumps(obj, indent=2, default=lambda o: o.tolist
 # %% ../nbs/90_cli.ipynb #795cb7c5
 def cmd_data(args):
     from clapbook.sounds import write_corpus
-    path = write_corpus(args.corpus, args.out, n=args.n, seed=args.seed, sample_rate=args.sample_rate, seconds=args.seconds)
+    path = write_corpus(args.corpus, args.out, n=args.n, seed=args.seed, sample_rate=args.sample_rate, seconds=args.seconds,
+                        workers=args.workers or default_workers())
     print(f"wrote {args.corpus} ({args.n} clips, seed {args.seed}) to {path}")
 
 def cmd_quickstart(args):
     print(f"clapbook {__version__} quickstart: tiny CLAP on the embedded corpora, device {args.device}, "
           f"{torch.get_num_threads()} threads -> {args.out}")
     m = quickstart(args.out, seed=args.seed, n=args.n, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
-                   progress=not args.quiet, preset=args.preset)
+                   progress=not args.quiet, preset=args.preset, workers=args.workers)
     rows = [{"task": k, "zero-shot accuracy": v, "chance": m["chance"][k], "test clips": m["test_clips"][k]}
             for k, v in m["zero_shot_accuracy"].items()]
     print("\n" + format_table(rows))
@@ -304,6 +309,14 @@ def cmd_curate(args):
                    progress=not args.quiet)
     print(f"kept {len(pairs)} pairs ({args.strategy}, threshold {args.threshold}); manifest in {args.out}/metadata.csv")
 
+# %% ../nbs/90_cli.ipynb #31ff980e
+def cmd_convert(args):
+    "Write a published CLAP checkpoint (Hugging Face, LAION .pt, msclap .pth, a path or a hub name) as a clapbook folder."
+    from clapbook.pretrained import CheckpointError, convert
+    try: out = convert(args.src, args.dst, version=args.version, tokenizer=args.tokenizer)
+    except CheckpointError as e: raise SystemExit(f"error: {e}") from None
+    print(f"wrote {out}")
+
 # %% ../nbs/90_cli.ipynb #ae718448
 def build_parser() -> argparse.ArgumentParser:
     "The `clapbook` argument parser: one subcommand per job."
@@ -320,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--sample-rate", type=int, default=16000)
     d.add_argument("--seconds", type=float, default=2.0, help="clip length in seconds")
+    d.add_argument("--workers", type=int, default=None, help="processes generating clips (default: one per core, at most 8)")
     d.set_defaults(func=cmd_data)
 
     q = sub.add_parser("quickstart", help="train and evaluate a tiny CLAP on the embedded data (CPU, minutes)",
@@ -333,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--preset", default="tiny", choices=[p for p in CLAP_PRESETS if p.startswith("tiny")],
                    help="tiny (frozen MiniLM text) or tiny-gpt2 / tiny-htsat (both towers from scratch)")
     q.add_argument("--device", default="cpu")
+    q.add_argument("--workers", type=int, default=None, help="processes generating the corpora (default: one per core, at most 8)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_quickstart)
 
@@ -416,6 +431,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--k", type=int, default=1, help="captions kept per clip (du, ads)")
     c.add_argument("--out", required=True); c.add_argument("--device", default="cpu"); c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_curate)
+
+    v = sub.add_parser("convert", help="convert a published CLAP checkpoint (Hugging Face, LAION .pt, msclap .pth) to a clapbook folder",
+                       description="Load SRC (a Hugging Face CLAP folder or repo id, a LAION-CLAP .pt, an msclap .pth, or a known name such as "
+                                   "msclap-2023) strictly and write DST as a clapbook folder (config.json, model.safetensors, tokenizer).")
+    v.add_argument("src"); v.add_argument("dst")
+    v.add_argument("--version", choices=["2022", "2023"], default=None, help="msclap version (default: read from the tensors)")
+    v.add_argument("--tokenizer", default=None, help="tokenizer name or folder (LAION .pt: default roberta-base from the hub)")
+    v.set_defaults(func=cmd_convert)
     return p
 
 def main(argv=None):
