@@ -1,0 +1,72 @@
+"""Fill every lab with its solutions, run it from a fresh interpreter and print a table of wall times.
+
+    python labs/instructor/run_labs.py                 # all labs at the size a student runs, one fresh interpreter each
+    python labs/instructor/run_labs.py --test          # the shortened IN_TEST run the test suite uses
+    python labs/instructor/run_labs.py --write answers # also keep the filled, executed notebooks (the answer key)
+
+Failing checks raise (CLAPBOOK_LABS_STRICT=1), so a lab that does not pass its own checks fails here.
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LABS = HERE.parent
+RUNNER = """
+import json, sys, time
+t0 = time.perf_counter()
+from fastcore.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+for path in sys.argv[1:]:
+    t = time.perf_counter()
+    nb = read_nb(path)
+    CaptureShell().run_all(nb, exc_stop=True)
+    write_nb(nb, path)
+    print(json.dumps({"lab": path, "seconds": time.perf_counter() - (t0 if path == sys.argv[1] else t)}), flush=True)
+"""
+
+
+def run_labs(labs, out_dir: Path, test: bool = False, one_process: bool = False, timeout: int = 1800) -> dict:
+    "Fill in each lab's solutions and execute it from `out_dir` (each in a fresh interpreter, or all in one); {lab name: wall seconds}."
+    from clapbook.labs import fill_in_solutions
+    env = {**os.environ, "CLAPBOOK_LABS_STRICT": "1", "PYTHONUNBUFFERED": "1"}
+    if test: env["IN_TEST"] = "1"
+    else: env.pop("IN_TEST", None)
+    filled = []
+    for lab in labs:
+        filled.append(out_dir / Path(lab).name)
+        fill_in_solutions(lab, HERE / "solutions.py", filled[-1])
+    groups = [filled] if one_process else [[f] for f in filled]
+    times = {}
+    for group in groups:
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", RUNNER, *map(str, group)], cwd=out_dir, env=env,
+                           capture_output=True, text=True, timeout=timeout)
+        done = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+        times.update({Path(d["lab"]).stem: d["seconds"] for d in done})
+        if r.returncode != 0:
+            failed = group[len(done)].name
+            raise RuntimeError(f"{failed} failed ({time.perf_counter() - t:.1f} s into its run):\n{r.stderr[-6000:]}")
+        if not one_process: times[group[0].stem] = time.perf_counter() - t      # the whole interpreter, start to exit
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("labs", nargs="*", help="lab notebooks (default: all of labs/NN_*.ipynb)")
+    ap.add_argument("--test", action="store_true", help="the shortened IN_TEST run")
+    ap.add_argument("--one-process", action="store_true", help="run all labs in one interpreter (imports paid once)")
+    ap.add_argument("--write", metavar="DIR", help="keep the filled, executed notebooks in DIR")
+    args = ap.parse_args()
+    labs = [Path(p) for p in args.labs] or sorted(LABS.glob("[0-9]*.ipynb"))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.write or tmp); out.mkdir(parents=True, exist_ok=True)
+        print(f"| lab | seconds ({'IN_TEST' if args.test else 'full size'}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}) |\n|---|---|")
+        for lab in labs:
+            times = run_labs([lab], out, args.test) if not args.one_process else None
+            if times: print(f"| {lab.stem} | {times[lab.stem]:.1f} |", flush=True)
+        if args.one_process:
+            for k, v in run_labs(labs, out, args.test, one_process=True).items(): print(f"| {k} | {v:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
