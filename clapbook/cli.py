@@ -25,7 +25,7 @@ from . import __version__
 # %% auto #0
 __all__ = ['QUICKSTART_CORPORA', 'REPRODUCTIONS', 'plot_history', 'write_report', 'default_workers', 'corpus', 'quickstart',
            'format_table', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot',
-           'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_convert', 'build_parser', 'main']
+           'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0c2d0d73
 def plot_history(history: list[dict]):
@@ -289,7 +289,9 @@ def cmd_demo(args):
 # %% ../nbs/90_cli.ipynb #1905ce41
 REPRODUCTIONS = {"temporal": ("clapbook.temporal", "reproduce_temporal"),
                  "curation": ("clapbook.curation", "reproduce_curation"),
-                 "composed": ("clapbook.composed", "reproduce_composed")}
+                 "composed": ("clapbook.composed", "reproduce_composed"),
+                 "encoders": ("clapbook.benchmark", "reproduce_encoders"),
+                 "pretraining": ("clapbook.pretraining", "reproduce_pretraining")}
 
 def cmd_reproduce(args):
     import importlib
@@ -309,7 +311,16 @@ def cmd_curate(args):
                    progress=not args.quiet)
     print(f"kept {len(pairs)} pairs ({args.strategy}, threshold {args.threshold}); manifest in {args.out}/metadata.csv")
 
-# %% ../nbs/90_cli.ipynb #31ff980e
+def cmd_caption(args):
+    from clapbook.captioning import load_captioner
+    cap = load_captioner(args.checkpoint, device=args.device)
+    texts = cap.caption(list(args.files), beam_width=args.beam, max_tokens=args.max_tokens)
+    if args.json: print(json.dumps({f: t for f, t in zip(args.files, texts)}, indent=2))
+    else:
+        for f, t in zip(args.files, texts): print(f"{f}\t{t}")
+    return texts
+
+# %% ../nbs/90_cli.ipynb #6150e60c
 def cmd_convert(args):
     "Write a published CLAP checkpoint (Hugging Face, LAION .pt, msclap .pth, a path or a hub name) as a clapbook folder."
     from clapbook.pretrained import CheckpointError, convert
@@ -410,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--dry-run", action="store_true", help="write the notebook and print the command, do not serve")
     w.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("reproduce", help="run a paper's miniature reproduction (temporal, curation, composed) and write its table",
+    r = sub.add_parser("reproduce", help="run a paper's miniature reproduction (temporal, curation, composed, encoders, pretraining) and write its table",
                        description="Chapters 9-11: train the baselines and the method, several seeds, write NAME.json/.md.")
     r.add_argument("name", choices=list(REPRODUCTIONS))
     r.add_argument("--out", default="experiments/results"); r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -439,6 +450,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--version", choices=["2022", "2023"], default=None, help="msclap version (default: read from the tensors)")
     v.add_argument("--tokenizer", default=None, help="tokenizer name or folder (LAION .pt: default roberta-base from the hub)")
     v.set_defaults(func=cmd_convert)
+    k = sub.add_parser("caption", help="describe audio files in words with a trained captioner (chapter 15)",
+                       description="Caption audio files: a folder written by clapbook.captioning.save_captioner, greedy or beam-search decoding.")
+    k.add_argument("--checkpoint", required=True, help="a captioner folder (save_captioner)")
+    k.add_argument("--beam", type=int, default=1, help="beam width (1: greedy decoding)")
+    k.add_argument("--max-tokens", type=int, default=None); k.add_argument("--device", default="cpu")
+    k.add_argument("--json", action="store_true", help="print JSON {file: caption}")
+    k.add_argument("files", nargs="+", help="audio files")
+    k.set_defaults(func=cmd_caption)
     return p
 
 def main(argv=None):
