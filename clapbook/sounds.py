@@ -12,8 +12,11 @@ import importlib.util
 import io
 import json
 import logging
+import multiprocessing
 import os
 import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +36,9 @@ __all__ = ['SOUNDWORLD_SYNTHS', 'SOUNDWORLD_CLASSES', 'TEXTURES', 'LOUD_DB', 'SO
            'INSTRUMENT_CLASSES', 'INSTRUMENT_FAMILIES', 'HIGH_NOTE', 'LOW_NOTE', 'SOFT_VELOCITY', 'LOUD_VELOCITY',
            'INSTRUMENT_CAPTIONS', 'INSTRUMENT_FEATURES', 'SCENE_PHRASES', 'SCENE_TEMPLATES', 'SCENE_RELATIONS',
            'SCENE_FEATURES', 'CORPORA', 'loudness_db', 'active_span', 'describe', 'fill_caption', 'soundworld_clip',
-           'assign_splits', 'clip_rng', 'soundworld', 'decode_batch', 'gm_soundfont_path', 'gm_synth', 'render_notes',
-           'velocity_db', 'instrument_clip', 'instruments', 'scene_clip', 'scenes', 'write_audiofolder', 'write_corpus',
-           'SkippedClip', 'check_clip', 'load_clips']
+           'assign_splits', 'clip_rng', 'make_clips', 'soundworld', 'decode_batch', 'gm_soundfont_path', 'gm_synth',
+           'render_notes', 'velocity_db', 'instrument_clip', 'instruments', 'scene_clip', 'scenes', 'write_audiofolder',
+           'write_corpus', 'SkippedClip', 'check_clip', 'load_clips']
 
 # %% ../nbs/02_sounds.ipynb #e1245b26
 def _fast_len(n: int) -> int:
@@ -511,17 +514,33 @@ def clip_rng(seed: int, corpus: str, index: int) -> np.random.Generator:
 
 _EVENT = [{"label": Value("string"), "onset": Value("float64"), "offset": Value("float64")}]
 
-def _build(rows: list[dict], waves: list[np.ndarray], splits: list[str], sample_rate: int, features: dict) -> DatasetDict:
-    "Assemble rows + waveforms into a DatasetDict with one Dataset per split and an `audio` column."
+def _build(rows: list[dict], blobs: list[bytes], splits: list[str], sample_rate: int, features: dict) -> DatasetDict:
+    "Assemble rows + encoded WAV clips into a DatasetDict with one Dataset per split and an `audio` column."
     feats = Features({"audio": {"bytes": Value("binary"), "path": Value("string")}, **features})
     out = {}
     for split in SPLITS:
         idx = [i for i, s in enumerate(splits) if s == split]
-        cols = {"audio": [{"bytes": audio_to_bytes(waves[i], sample_rate), "path": rows[i]["file"]} for i in idx]}
+        cols = {"audio": [{"bytes": blobs[i], "path": rows[i]["file"]} for i in idx]}
         for k in features: cols[k] = [rows[i][k] for i in idx]
         ds = Dataset.from_dict(cols, features=feats)
         out[split] = ds.cast_column("audio", Audio(sampling_rate=sample_rate, decode=False))
     return DatasetDict(out)
+
+def _mp_context():
+    "Worker processes: forked on Linux (as PyTorch's DataLoader does; the workers run only NumPy code), spawned elsewhere."
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") and "fork" in methods else "spawn")
+
+def make_clips(clip_range, n: int, workers: int = 1, *args) -> tuple[list[dict], list[bytes]]:
+    "Clips 0..n-1 from `clip_range(*args, start, stop) -> (rows, wav_bytes)`, split over `workers` processes; the same clips for any `workers`."
+    if not isinstance(workers, (int, np.integer)) or workers < 1: raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    workers = min(int(workers), n)
+    if workers == 1: return clip_range(*args, 0, n)
+    bounds = np.linspace(0, n, 4 * workers + 1).round().astype(int)        # more chunks than workers balances the load
+    starts, stops = bounds[:-1].tolist(), bounds[1:].tolist()
+    with ProcessPoolExecutor(workers, mp_context=_mp_context()) as pool:
+        parts = list(pool.map(clip_range, *[[a] * len(starts) for a in args], starts, stops))
+    return [r for rows, _ in parts for r in rows], [b for _, blobs in parts for b in blobs]
 
 def _slug(text: str) -> str:
     "A file-name-safe version of a label."
@@ -532,17 +551,23 @@ SOUNDWORLD_FEATURES = {
     "loudness_db": Value("float64"), "pitch_hz": Value("float64"), "rate_hz": Value("float64"), "count": Value("int64"),
     "background": Value("string"), "snr_db": Value("float64")}
 
-def soundworld(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: float = 2.0,
-               classes: list[str] | None = None) -> DatasetDict:
-    "`n` SoundWorld clips (round-robin over `classes`) as train/valid/test splits, 80/10/10 per class."
-    _check_args(n, seed, sample_rate, seconds)
-    classes = list(classes or SOUNDWORLD_CLASSES)
-    rows, waves = [], []
-    for i in range(n):
+def _soundworld_range(seed: int, sample_rate: int, seconds: float, classes: list[str], start: int, stop: int):
+    "SoundWorld clips `start..stop-1`: their rows and WAV bytes."
+    rows, blobs = [], []
+    for i in range(start, stop):
         label = classes[i % len(classes)]
         x, meta = soundworld_clip(label, clip_rng(seed, "soundworld", i), sample_rate, seconds)
-        rows.append({**meta, "file": f"{_slug(label)}_{i:05d}.wav"}); waves.append(x)
-    return _build(rows, waves, assign_splits([r["label"] for r in rows]), sample_rate, SOUNDWORLD_FEATURES)
+        rows.append({**meta, "file": f"{_slug(label)}_{i:05d}.wav"}); blobs.append(audio_to_bytes(x, sample_rate))
+    return rows, blobs
+
+def soundworld(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: float = 2.0,
+               classes: list[str] | None = None, workers: int = 1) -> DatasetDict:
+    "`n` SoundWorld clips (round-robin over `classes`) as train/valid/test splits, 80/10/10 per class; `workers` processes."
+    _check_args(n, seed, sample_rate, seconds)
+    classes = list(classes or SOUNDWORLD_CLASSES)
+    rows, blobs = make_clips(_soundworld_range, n, workers, seed, sample_rate, seconds, classes)
+    return _build(rows, blobs, assign_splits([r["label"] for r in rows]), sample_rate, SOUNDWORLD_FEATURES)
+
 
 # %% ../nbs/02_sounds.ipynb #7b342b39
 def decode_batch(batch, sample_rate: int | None, audio_column: str = "audio", seconds: float | None = None,
@@ -739,18 +764,24 @@ INSTRUMENT_FEATURES = {
     "program": Value("int64"), "pitch": Value("int64"), "velocity": Value("int64"), "attributes": [Value("string")],
     "events": _EVENT, "notes": [Value("int64")], "loudness_db": Value("float64")}
 
-def instruments(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: float = 2.0,
-                classes: list[str] | None = None, soundfont: str | Path | None = None) -> DatasetDict:
-    "`n` Instruments clips (round-robin over `classes`, default all instruments and drums) as train/valid/test."
-    _check_args(n, seed, sample_rate, seconds)
-    classes = list(classes or INSTRUMENT_CLASSES)
-    rows, waves = [], []
+def _instruments_range(seed: int, sample_rate: int, seconds: float, classes: list[str], soundfont, start: int, stop: int):
+    "Instruments clips `start..stop-1` (one synthesiser for the range): their rows and WAV bytes."
+    rows, blobs = [], []
     with gm_synth(sample_rate, soundfont) as (synth, sfid):
-        for i in range(n):
+        for i in range(start, stop):
             label = classes[i % len(classes)]
             x, meta = instrument_clip(label, clip_rng(seed, "instruments", i), synth, sfid, seconds)
-            rows.append({**meta, "file": f"{_slug(label)}_{i:05d}.wav"}); waves.append(x)
-    return _build(rows, waves, assign_splits([r["label"] for r in rows]), sample_rate, INSTRUMENT_FEATURES)
+            rows.append({**meta, "file": f"{_slug(label)}_{i:05d}.wav"}); blobs.append(audio_to_bytes(x, sample_rate))
+    return rows, blobs
+
+def instruments(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: float = 2.0,
+                classes: list[str] | None = None, soundfont: str | Path | None = None, workers: int = 1) -> DatasetDict:
+    "`n` Instruments clips (round-robin over `classes`, default all instruments and drums) as train/valid/test; `workers` processes."
+    _check_args(n, seed, sample_rate, seconds)
+    classes = list(classes or INSTRUMENT_CLASSES)
+    rows, blobs = make_clips(_instruments_range, n, workers, seed, sample_rate, seconds, classes, soundfont)
+    return _build(rows, blobs, assign_splits([r["label"] for r in rows]), sample_rate, INSTRUMENT_FEATURES)
+
 
 # %% ../nbs/02_sounds.ipynb #f2815d17
 SCENE_PHRASES = {  # class: (noun phrase, clause)
@@ -836,16 +867,23 @@ def scene_clip(relation: str, rng: np.random.Generator, sample_rate: int = 16000
 SCENE_FEATURES = {"caption": Value("string"), "label": Value("string"), "relation": Value("string"),
                   "connector": Value("string"), "events": _EVENT}
 
-def scenes(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: float = 4.0) -> DatasetDict:
-    "`n` Scenes clips (sequences of 2-3 events and overlaps, round-robin) as train/valid/test splits."
+_SCENE_KINDS = ["sequence", "sequence3", "while", "over", "sequence"]       # two-event sequences twice as often
+
+def _scenes_range(seed: int, sample_rate: int, seconds: float, start: int, stop: int):
+    "Scenes clips `start..stop-1`: their rows and WAV bytes."
+    rows, blobs = [], []
+    for i in range(start, stop):
+        x, meta = scene_clip(_SCENE_KINDS[i % len(_SCENE_KINDS)], clip_rng(seed, "scenes", i), sample_rate, seconds)
+        rows.append({**meta, "file": f"scene_{i:05d}.wav"}); blobs.append(audio_to_bytes(x, sample_rate))
+    return rows, blobs
+
+def scenes(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: float = 4.0, workers: int = 1) -> DatasetDict:
+    "`n` Scenes clips (sequences of 2-3 events and overlaps, round-robin) as train/valid/test splits; `workers` processes."
     _check_args(n, seed, sample_rate, seconds)
     if seconds < 2.0: raise ValueError(f"scenes need at least 2 seconds to hold two events, got seconds={seconds}")
-    kinds = ["sequence", "sequence3", "while", "over", "sequence"]       # two-event sequences twice as often
-    rows, waves = [], []
-    for i in range(n):
-        x, meta = scene_clip(kinds[i % len(kinds)], clip_rng(seed, "scenes", i), sample_rate, seconds)
-        rows.append({**meta, "file": f"scene_{i:05d}.wav"}); waves.append(x)
-    return _build(rows, waves, assign_splits([kinds[i % len(kinds)] for i in range(n)]), sample_rate, SCENE_FEATURES)
+    rows, blobs = make_clips(_scenes_range, n, workers, seed, sample_rate, seconds)
+    return _build(rows, blobs, assign_splits([_SCENE_KINDS[i % len(_SCENE_KINDS)] for i in range(n)]), sample_rate, SCENE_FEATURES)
+
 
 # %% ../nbs/02_sounds.ipynb #b252560a
 def _cell(value) -> str:
@@ -889,11 +927,11 @@ def write_audiofolder(data: Dataset | DatasetDict, out_dir: str | Path, audio_co
 CORPORA = {"soundworld": soundworld, "instruments": instruments, "scenes": scenes}
 
 def write_corpus(name: str, out_dir: str | Path, n: int = 1024, seed: int = 0, sample_rate: int = 16000,
-                 seconds: float | None = None) -> Path:
-    "Generate corpus `name` ('soundworld', 'instruments', 'scenes') and write it as an audio folder at `out_dir`."
+                 seconds: float | None = None, workers: int = 1) -> Path:
+    "Generate corpus `name` ('soundworld', 'instruments', 'scenes') in `workers` processes and write it as an audio folder at `out_dir`."
     if name not in CORPORA: raise ValueError(f"unknown corpus {name!r}; choose from {list(CORPORA)}")
     kw = {} if seconds is None else {"seconds": seconds}
-    return write_audiofolder(CORPORA[name](n=n, seed=seed, sample_rate=sample_rate, **kw), out_dir)
+    return write_audiofolder(CORPORA[name](n=n, seed=seed, sample_rate=sample_rate, workers=workers, **kw), out_dir)
 
 # %% ../nbs/02_sounds.ipynb #06b5affe
 @dataclass
