@@ -259,15 +259,16 @@ class WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         "`x`: `(batch * num_windows, M*M, dim)`; `mask`: additive `(num_windows, M*M, M*M)` or None."
         bw, n, c = x.shape
-        q, k, v = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        attn = (q * self.scale) @ k.transpose(-2, -1)                              # QK^T / sqrt(d)
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        attn = attn + bias.view(n, n, self.num_heads).permute(2, 0, 1)            # + B
-        if mask is not None:
-            nw = mask.shape[0]
-            attn = (attn.view(bw // nw, nw, self.num_heads, n, n) + mask[:, None]).view(bw, self.num_heads, n, n)
-        x = attn.softmax(dim=-1) @ v                                               # SoftMax(...) V
-        return self.proj(x.transpose(1, 2).reshape(bw, n, c))
+        h, d = self.num_heads, c // self.num_heads
+        nw = 1 if mask is None else mask.shape[0]
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(n, n, h).permute(2, 0, 1)  # B
+        bias = bias[None] if mask is None else bias[None] + mask[:, None]                 # (nw, heads, n, n)
+        # windows and heads side by side, so that one (1, nw*heads, n, n) mask broadcasts over the batch and
+        # SDPA's fused CPU kernel computes SoftMax(QK^T / sqrt(d) + B + mask) V in one call
+        q, k, v = (self.qkv(x).view(bw // nw, nw, n, 3, h, d).permute(3, 0, 1, 4, 2, 5)
+                   .reshape(3, bw // nw, nw * h, n, d))
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.reshape(1, nw * h, n, n).to(q.dtype))
+        return self.proj(x.view(bw // nw, nw, h, n, d).transpose(2, 3).reshape(bw, n, c))
 
 # %% ../nbs/04_audio_encoders.ipynb #502d7c40
 def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -295,16 +296,22 @@ class SwinBlock(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(dim, hidden), act=nn.GELU(), fc2=nn.Linear(hidden, dim)))
         self.register_buffer("attn_mask", shifted_window_mask(h, w, window_size, shift_size) if shift_size else None)
+        # the cyclic shift and the window partition are one permutation of the tokens: gather once, scatter once
+        grid = torch.arange(h * w).view(1, h, w, 1)
+        if shift_size: grid = torch.roll(grid, shifts=(-shift_size, -shift_size), dims=(1, 2))
+        order = window_partition(grid, window_size).flatten()
+        self.register_buffer("window_order", order, persistent=False)
+        self.register_buffer("window_order_inverse", torch.argsort(order), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (h, w), m, s = self.resolution, self.window_size, self.shift_size
         b, n, c = x.shape
-        y = self.norm1(x).view(b, h, w, c)
-        if s: y = torch.roll(y, shifts=(-s, -s), dims=(1, 2))                     # cyclic shift
-        y = self.attn(window_partition(y, m), mask=self.attn_mask)
-        y = window_merge(y, m, h, w)
-        if s: y = torch.roll(y, shifts=(s, s), dims=(1, 2))                       # undo the shift
-        x = x + drop_path(y.reshape(b, n, c), self.drop_path, self.training)
+        # = window_partition(torch.roll(norm1(x), (-s, -s)), m): cyclic shift and partition in one gather
+        y = self.norm1(x).index_select(1, self.window_order).view(-1, m * m, c)
+        y = self.attn(y, mask=self.attn_mask)
+        # = torch.roll(window_merge(y, m, h, w), (s, s)): merge and undo the shift in one gather
+        y = y.view(b, n, c).index_select(1, self.window_order_inverse)
+        x = x + drop_path(y, self.drop_path, self.training)
         return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 # %% ../nbs/04_audio_encoders.ipynb #e3db0430

@@ -82,7 +82,7 @@ def test_hf_roundtrip_front_end_audio_text(hf_model, hf_folder, roberta_tok):
     with torch.no_grad(): ref = hf_model.get_audio_features(input_features=feats).pooler_output
     assert (model.embed_audio(waves, sample_rate=48000) - ref).abs().max() < TOL
     assert (model.embed_text(TEXTS) - _hf_text(hf_model, roberta_tok)).abs().max() < TOL
-    assert abs(float(model.logit_scale) - 20.0) < 1e-4
+    assert abs(model.logit_scale.item() - 20.0) < 1e-4
 
 
 def test_hf_strict_errors(hf_folder, tmp_path):
