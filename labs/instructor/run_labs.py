@@ -6,7 +6,7 @@
 
 Failing checks raise (CLAPBOOK_LABS_STRICT=1), so a lab that does not pass its own checks fails here.
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,8 +25,14 @@ for path in sys.argv[1:]:
 """
 
 
-def run_labs(labs, out_dir: Path, test: bool = False, one_process: bool = False, timeout: int = 1800) -> dict:
-    "Fill in each lab's solutions and execute it from `out_dir` (each in a fresh interpreter, or all in one); {lab name: wall seconds}."
+def _cpu_seconds() -> float:
+    "User + system CPU seconds used so far by this process's finished children."
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_labs(labs, out_dir: Path, test: bool = False, one_process: bool = False, timeout: int = 1800, cpu: dict | None = None) -> dict:
+    "Fill in each lab's solutions and execute it from `out_dir` (each in a fresh interpreter, or all in one); {lab name: wall seconds}, CPU seconds per interpreter into `cpu`."
     from clapbook.labs import fill_in_solutions
     env = {**os.environ, "CLAPBOOK_LABS_STRICT": "1", "PYTHONUNBUFFERED": "1"}
     if test: env["IN_TEST"] = "1"
@@ -38,7 +44,7 @@ def run_labs(labs, out_dir: Path, test: bool = False, one_process: bool = False,
     groups = [filled] if one_process else [[f] for f in filled]
     times = {}
     for group in groups:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu_seconds()
         r = subprocess.run([sys.executable, "-c", RUNNER, *map(str, group)], cwd=out_dir, env=env,
                            capture_output=True, text=True, timeout=timeout)
         done = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
@@ -47,6 +53,7 @@ def run_labs(labs, out_dir: Path, test: bool = False, one_process: bool = False,
             failed = group[len(done)].name
             raise RuntimeError(f"{failed} failed ({time.perf_counter() - t:.1f} s into its run):\n{r.stderr[-6000:]}")
         if not one_process: times[group[0].stem] = time.perf_counter() - t      # the whole interpreter, start to exit
+        if cpu is not None: cpu[group[0].stem if not one_process else "all"] = _cpu_seconds() - c
     return times
 
 
@@ -60,12 +67,16 @@ def main():
     labs = [Path(p) for p in args.labs] or sorted(LABS.glob("[0-9]*.ipynb"))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.write or tmp); out.mkdir(parents=True, exist_ok=True)
-        print(f"| lab | seconds ({'IN_TEST' if args.test else 'full size'}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}) |\n|---|---|")
-        for lab in labs:
-            times = run_labs([lab], out, args.test) if not args.one_process else None
-            if times: print(f"| {lab.stem} | {times[lab.stem]:.1f} |", flush=True)
+        print(f"{'IN_TEST' if args.test else 'full size'}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'default')}, {os.cpu_count()} CPUs")
+        print("| lab | wall seconds | CPU seconds (user + system) |\n|---|---|---|")
+        for lab in labs if not args.one_process else []:
+            cpu = {}
+            times = run_labs([lab], out, args.test, cpu=cpu)
+            print(f"| {lab.stem} | {times[lab.stem]:.1f} | {cpu[lab.stem]:.1f} |", flush=True)
         if args.one_process:
-            for k, v in run_labs(labs, out, args.test, one_process=True).items(): print(f"| {k} | {v:.1f} |")
+            cpu = {}
+            for k, v in run_labs(labs, out, args.test, one_process=True, cpu=cpu).items(): print(f"| {k} | {v:.1f} | |")
+            print(f"| all, one interpreter | | {cpu['all']:.1f} |")
 
 
 if __name__ == "__main__":
