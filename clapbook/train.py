@@ -8,6 +8,7 @@ Docs: https://clapbook.github.io/clapbook/nbs/train.html.md"""
 # %% ../nbs/07_train.ipynb #75ab679d
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -19,17 +20,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from .audio import FRONTENDS, crop_or_pad, load_audio
 from .model import CLAP
-from .losses import clap_loss
+from .losses import clap_loss, global_batch
 
 # %% auto #0
 __all__ = ['PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig', 'pick_device', 'amp_dtype', 'rng_state',
-           'set_rng_state', 'atomic_save', 'load_checkpoint', 'to_device', 'clap_pair_loss', 'train']
+           'set_rng_state', 'atomic_save', 'load_checkpoint', 'to_device', 'clap_pair_loss', 'rank_and_world',
+           'GlobalBatchNorm2d', 'train']
 
 # %% ../nbs/07_train.ipynb #36795174
 class PairDataset(Dataset):
@@ -65,15 +69,24 @@ def collate_pairs(items):
 
 # %% ../nbs/07_train.ipynb #9a98da6e
 class ResumableSampler(Sampler):
-    "A fresh permutation per epoch from (seed, epoch), startable at any position."
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True):
+    "A fresh permutation per epoch from (seed, epoch), startable at any position; with `world_size` > 1, rank `rank`'s share of it."
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size: raise ValueError(f"ResumableSampler: rank must be in [0, world_size={world_size}), got {rank}")
         self.n, self.seed, self.shuffle, self.epoch, self.start = n, seed, shuffle, 0, 0
-    def set_epoch(self, epoch: int, start: int = 0): self.epoch, self.start = epoch, start
+        self.rank, self.world_size = rank, world_size
+    def set_epoch(self, epoch: int, start: int = 0):
+        "Start epoch `epoch` at item `start` of its order (counted over all ranks)."
+        self.epoch, self.start = epoch, start
     def order(self) -> torch.Tensor:
         if not self.shuffle: return torch.arange(self.n)
         return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
-    def __iter__(self): return iter(self.order()[self.start:].tolist())
-    def __len__(self): return self.n - self.start
+    def __iter__(self):
+        rest = self.order()[self.start:]
+        if self.world_size > 1:                  # equal, disjoint shares: rank r takes items r, r + W, r + 2W, ...
+            rest = rest[:len(rest) // self.world_size * self.world_size][self.rank::self.world_size]
+        return iter(rest.tolist())
+    def __len__(self): return (self.n - self.start) // self.world_size
+
 
 # %% ../nbs/07_train.ipynb #8ac74b79
 @dataclass
@@ -97,6 +110,8 @@ class TrainConfig:
     log_every: int = 10                   # steps between log lines
     checkpoint_every: int | None = None   # steps between checkpoints (and one at each epoch end)
     progress: bool = True
+    local_loss: bool = False              # many ranks: each computes only its rows of the N x N logits (chapter 6)
+    sync_batchnorm: bool = True           # many ranks: BatchNorm statistics of the global batch (chapter 17)
 
 # %% ../nbs/07_train.ipynb #9aa1affb
 def pick_device(device: str = "auto") -> torch.device:
@@ -182,6 +197,49 @@ def clap_pair_loss(model: CLAP, batch) -> torch.Tensor:
     a, t, scale = model(waves, **tok)
     return clap_loss(a.float(), t.float(), scale.float())
 
+def rank_and_world() -> tuple[int, int]:
+    "(rank, world size) of the running `torch.distributed` process group; (0, 1) without one."
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    "BatchNorm2d whose training statistics are those of the batch of all ranks (a SyncBatchNorm that also runs on the CPU)."
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and rank_and_world()[1] > 1):
+            y = super().forward(x)
+            if y.requires_grad: y.register_hook(lambda g: g.contiguous())   # see chapter 17: torch's CPU backward misreads strided grads
+            return y
+        from torch.distributed.nn.functional import all_reduce as all_reduce_with_grad   # backward: the sum over ranks
+        c, dims = x.shape[1], [0, 2, 3]
+        n = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
+        s = all_reduce_with_grad(torch.cat([x.sum(dims), n]))                      # global sums and count
+        count = s[c].detach(); mean = s[:c] / count
+        xc = x - mean[None, :, None, None]
+        var = all_reduce_with_grad((xc * xc).sum(dims)) / count                   # two passes: no cancellation
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * count / (count - 1))   # unbiased, as BatchNorm
+        y = xc / torch.sqrt(var + self.eps)[None, :, None, None]
+        return y * self.weight[None, :, None, None] + self.bias[None, :, None, None] if self.affine else y
+
+def _swap_batchnorm(model: nn.Module, to: type) -> int:
+    "Give every BatchNorm2d of `model` the class `to` (same parameters and buffers); the number changed."
+    bns = [m for m in model.modules() if type(m) in (nn.BatchNorm2d, GlobalBatchNorm2d)]
+    for m in bns: m.__class__ = to
+    return len(bns)
+
+class _LossModule(nn.Module):
+    "The model and its loss as one module, so that DistributedDataParallel runs the loss in its forward."
+    def __init__(self, model: nn.Module, loss_fn):
+        super().__init__(); self.model, self.loss_fn = model, loss_fn
+    def forward(self, batch): return self.loss_fn(self.model, batch)
+
+def _broadcast_float(x: float, device) -> float:
+    t = torch.tensor([x], dtype=torch.float64, device=device); dist.broadcast(t, 0); return float(t.item())
+
 def _batch_size(batch) -> int:
     first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values())) if isinstance(batch, dict) else batch
     return len(first)
@@ -191,9 +249,13 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
           stop_at_step: int | None = None, loss_fn=None, collate_fn=None) -> dict:
     "Train `model` on `train_ds` pairs; `valid_fn(model) -> score` each epoch; logs and checkpoints go to `out_dir`."
     cfg = cfg or TrainConfig()
+    rank, world = rank_and_world()                 # under torchrun: DDP on `world` ranks, `cfg.batch_size` pairs per rank
+    lead = rank == 0                               # only rank 0 logs, shows progress and writes files
     dev = pick_device(cfg.device)
+    if world > 1 and dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None: out.mkdir(parents=True, exist_ok=True)
+    if out is not None and lead: out.mkdir(parents=True, exist_ok=True)
     fe = FRONTENDS[model.config.frontend]
     loss_fn = loss_fn or clap_pair_loss
     if isinstance(train_ds, Dataset):              # any torch Dataset: the caller's items and collate_fn
@@ -201,17 +263,20 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
     else:                                          # a `datasets.Dataset` of clips and captions
         data = PairDataset(train_ds, fe.sample_rate, fe.clip_seconds, fe.pad, train=True, seed=cfg.seed,
                            audio_column=audio_column, text_column=text_column)
-    if len(data) < cfg.batch_size: raise ValueError(f"{len(data)} training pairs is fewer than one batch of {cfg.batch_size}")
-    sampler = ResumableSampler(len(data), seed=cfg.seed)
-    steps_per_epoch = len(data) // (cfg.batch_size * cfg.grad_accum)
+    if len(data) < cfg.batch_size * world:
+        raise ValueError(f"{len(data)} training pairs is fewer than one batch of {cfg.batch_size}" +
+                         (f" on each of {world} ranks" if world > 1 else ""))
+    sampler = ResumableSampler(len(data), seed=cfg.seed, rank=rank, world_size=world)
+    steps_per_epoch = len(data) // (cfg.batch_size * cfg.grad_accum * world)
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     torch.manual_seed(cfg.seed)
     model.to(dev).train()
+    synced_bn = _swap_batchnorm(model, GlobalBatchNorm2d) if world > 1 and cfg.sync_batchnorm else 0
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _make_scheduler(opt, cfg, total_steps)
     dtype = amp_dtype(cfg.amp, dev)
     scaler = torch.amp.GradScaler("cuda", enabled=(dtype == torch.float16))
-    state = {"step": 0, "epoch": 0, "batch": 0, "best_score": -math.inf, "history": []}
+    state = {"step": 0, "epoch": 0, "batch": 0, "samples": 0, "best_score": -math.inf, "history": []}
 
     ckpt_path = out / "checkpoints" / "last.pt" if out is not None else None
     if resume:
@@ -224,32 +289,47 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
             model.__dict__["_text_cache"] = {tuple(k): v for k, v in zip(tc["keys"], tc["values"])}
         sched.load_state_dict(ck["scheduler"]); scaler.load_state_dict(ck["scaler"])
         state = ck["state"]; set_rng_state(ck["rng"])
+        # the data position is counted in items of the epoch's order, so any number of ranks can continue from it
+        state.setdefault("samples", state["batch"] * ck.get("train_config", {}).get("batch_size", cfg.batch_size))
+        if state.get("world_size", 1) != world or ck.get("train_config", {}).get("batch_size") != cfg.batch_size:
+            state["batch"] = state["samples"] // (cfg.batch_size * world) // cfg.grad_accum * cfg.grad_accum
+    if world > 1: state["world_size"] = world
 
     def save_checkpoint():
-        if ckpt_path is None: return
+        if ckpt_path is None or not lead: return
         cache = model.__dict__.get("_text_cache", {})
         text_cache = {"keys": [list(k) for k in cache], "values": torch.stack(list(cache.values())) if cache else torch.zeros(0)}
         atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "scaler": scaler.state_dict(), "state": state, "rng": rng_state(), "text_cache": text_cache,
                      "train_config": asdict(cfg), "model_config": asdict(model.config)}, ckpt_path)
 
-    log_path = out / "log.jsonl" if out is not None else None
-    bar = tqdm(total=total_steps, initial=state["step"], disable=not cfg.progress, desc="train")
+    ddp = None
+    if world > 1:                                  # the loss runs inside DDP's forward, on the global batch (chapter 6)
+        ddp = DistributedDataParallel(_LossModule(model, loss_fn), device_ids=[dev.index] if dev.type == "cuda" else None,
+                                      find_unused_parameters=True)
+    def step_loss(batch):
+        if ddp is None: return loss_fn(model, batch)
+        with global_batch(local_loss=cfg.local_loss): return ddp(batch)
+
+    log_path = out / "log.jsonl" if out is not None and lead else None
+    bar = tqdm(total=total_steps, initial=state["step"], disable=not (cfg.progress and lead), desc="train")
     loader_gen = torch.Generator()          # the DataLoader's own RNG: never touches the global one
     t_last, pairs_since, done = time.perf_counter(), 0, state["step"] >= total_steps
     while not done:
         epoch = state["epoch"]
         if hasattr(data, "set_epoch"): data.set_epoch(epoch)
-        sampler.set_epoch(epoch, start=state["batch"] * cfg.batch_size)
+        sampler.set_epoch(epoch, start=state["samples"])
         loader = DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
                             collate_fn=collate_fn or collate_pairs, num_workers=cfg.num_workers,
                             generator=loader_gen, persistent_workers=False)
         for batch in loader:
             batch = to_device(batch, dev)
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                loss = loss_fn(model, batch) / cfg.grad_accum
-            scaler.scale(loss).backward()
-            state["batch"] += 1; pairs_since += _batch_size(batch)
+            accumulating = ddp is not None and (state["batch"] + 1) % cfg.grad_accum != 0
+            with ddp.no_sync() if accumulating else contextlib.nullcontext():   # all-reduce once per optimiser step
+                with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                    loss = step_loss(batch) / cfg.grad_accum
+                scaler.scale(loss).backward()
+            state["batch"] += 1; state["samples"] += cfg.batch_size * world; pairs_since += _batch_size(batch) * world
             if state["batch"] % cfg.grad_accum: continue
             if cfg.clip_grad_norm:
                 scaler.unscale_(opt)
@@ -269,23 +349,26 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
             if cfg.max_steps is not None and state["step"] >= cfg.max_steps: done = True; break
             if stop_at_step is not None and state["step"] >= stop_at_step: done = True; break   # an interruption
         else:   # the epoch ran to its end: validate, step the plateau schedule, keep the best
-            state["epoch"] += 1; state["batch"] = 0
+            state["epoch"] += 1; state["batch"] = 0; state["samples"] = 0
             opt.zero_grad(set_to_none=True)          # drop a partial accumulation
             if valid_fn is not None:
-                score = float(valid_fn(model))
+                score = float(valid_fn(model)) if lead else 0.0   # rank 0 validates, the others take its score
+                if world > 1: score = _broadcast_float(score, dev)
                 model.train()
                 row = {"kind": "valid", "step": state["step"], "epoch": epoch, "zero_shot": score}
                 state["history"].append(row); _log_row(log_path, row)
                 if cfg.scheduler == "plateau": sched.step(score)
                 if score > state["best_score"]:
                     state["best_score"] = score
-                    if out is not None: model.save_pretrained(out / "best")
+                    if out is not None and lead: model.save_pretrained(out / "best")
             save_checkpoint()
             if cfg.max_steps is None and state["epoch"] >= cfg.epochs: done = True
     bar.close()
     save_checkpoint()
-    if out is not None:
+    if synced_bn: _swap_batchnorm(model, nn.BatchNorm2d)
+    if out is not None and lead:
         model.save_pretrained(out / "last")
         if not (out / "best").exists(): model.save_pretrained(out / "best")
+    if world > 1: dist.barrier()                   # every rank returns after rank 0 has written its files
     model.eval()
     return state
