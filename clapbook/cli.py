@@ -23,9 +23,10 @@ import torch
 from . import __version__
 
 # %% auto #0
-__all__ = ['QUICKSTART_CORPORA', 'REPRODUCTIONS', 'plot_history', 'write_report', 'default_workers', 'corpus', 'quickstart',
-           'format_table', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot',
-           'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'main']
+__all__ = ['QUICKSTART_CORPORA', 'PROMPT_SETS', 'REPRODUCTIONS', 'plot_history', 'write_report', 'default_workers', 'corpus',
+           'prompt_accuracies', 'choose_prompts', 'quickstart_rows', 'quickstart', 'format_table', 'cmd_data',
+           'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot', 'cmd_demo', 'cmd_reproduce',
+           'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0c2d0d73
 def plot_history(history: list[dict]):
@@ -86,7 +87,42 @@ def _pairs(ds):
     import datasets
     return ds.select_columns(["audio", "caption", "label"]).cast_column("audio", datasets.Audio(decode=False))
 
+# %% ../nbs/90_cli.ipynb #prm0sel2
+PROMPT_SETS = {   # candidate prompt sets for zero-shot classification; "default" is chapter 8's template
+    "default": ["this is a sound of {label}"],
+    "plain": ["this is a sound of {label}", "the sound of {label}", "a sound of {label}", "a recording of {label}"],
+    "loudness and distance": ["the sound of {label}", "a loud sound of {label}", "a quiet sound of {label}",
+                              "a distant sound of {label}"],
+    "acoustic settings": ["the sound of {label}", "{label} with background noise", "{label} in the wind",
+                          "{label} over light rain"],
+}
+
+def prompt_accuracies(model, dataset, candidates: dict | None = None, label_column: str = "label",
+                      batch_size: int = 64) -> dict[str, float]:
+    "Zero-shot accuracy on `dataset` of each candidate prompt set (name -> templates); the audio is embedded once."
+    from clapbook.evaluate import _dataset_targets, _embed_dataset_audio, accuracy, class_text_embeddings, zero_shot_logits
+    candidates = PROMPT_SETS if candidates is None else candidates
+    if not candidates: raise ValueError("prompt_accuracies: no candidate prompt sets")
+    labels, targets, multi = _dataset_targets(dataset, label_column, None, "prompt_accuracies")
+    if multi: raise ValueError("prompt_accuracies: the label column is multi-label; accuracy needs one label per clip")
+    audio_emb = _embed_dataset_audio(model, dataset, "audio", batch_size, None, "prompt_accuracies")     # (N, d)
+    return {name: float(accuracy(targets, zero_shot_logits(audio_emb, class_text_embeddings(model, labels, tpls))))
+            for name, tpls in candidates.items()}
+
+def choose_prompts(model, valid, candidates: dict | None = None, **kwargs) -> tuple[str, dict[str, float]]:
+    "The candidate prompt set with the best zero-shot accuracy on the validation split `valid` (ties: the earlier), and all scores."
+    scores = prompt_accuracies(model, valid, candidates, **kwargs)
+    return max(scores, key=lambda k: (scores[k], -list(scores).index(k))), scores
+
+
 # %% ../nbs/90_cli.ipynb #99679e38
+def quickstart_rows(metrics: dict) -> list[dict]:
+    "The quickstart's results table: per task, the test accuracy with the prompt set chosen on validation, and with the default."
+    p = metrics["prompts"]
+    return [{"task": k, "zero-shot accuracy": v, "prompt set (chosen on valid)": p[k]["chosen"],
+             "with the default prompt": p[k]["test_accuracy"]["default"], "chance": metrics["chance"][k],
+             "test clips": metrics["test_clips"][k]} for k, v in metrics["zero_shot_accuracy"].items()]
+
 def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: int = 8, batch_size: int = 64,
                lr: float = 2e-3, device: str = "cpu", data_dir=None, corpora=QUICKSTART_CORPORA, progress: bool = True,
                preset: str = "tiny", workers: int | None = None) -> dict:
@@ -111,9 +147,12 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
     model = CLAP.from_pretrained(out / "training" / "best")
     model.save_pretrained(out / "model")
 
-    results, figures = {}, [plot_history(state["history"])]
-    for name, d in data.items():
-        r = evaluate_zero_shot(model, d["test"])
+    results, prompts, figures = {}, {}, [plot_history(state["history"])]
+    for name, d in data.items():                   # the prompt set is chosen on the validation split, then tested
+        chosen, valid_scores = choose_prompts(model, d["valid"])
+        prompts[name] = {"chosen": chosen, "templates": PROMPT_SETS[chosen], "validation_accuracy": valid_scores,
+                         "test_accuracy": prompt_accuracies(model, d["test"])}
+        r = evaluate_zero_shot(model, d["test"], template=PROMPT_SETS[chosen])
         results[name] = r
         figures.append(plot_confusion(r["confusion"], r["labels"], normalize=True, title=f"{name} test: zero-shot confusion"))
     ret_full = evaluate_retrieval(model, data[corpora[0]]["test"])       # one caption per clip: row i <-> column i
@@ -123,6 +162,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
     accs = {k: float(v["accuracy"]) for k, v in results.items()}
     metrics = {
         "zero_shot_accuracy": accs,
+        "prompts": prompts,
         "zero_shot_score": zero_shot_score(accs),
         "retrieval": {k: float(v) for k, v in ret_full.items() if isinstance(v, (int, float))},
         "chance": {k: 1 / len(v["labels"]) for k, v in results.items()},
@@ -134,8 +174,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
                     "device": device, "torch": torch.__version__, "clapbook": __version__},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    rows = [{"task": k, "zero-shot accuracy": v, "chance": metrics["chance"][k], "test clips": metrics["test_clips"][k]}
-            for k, v in accs.items()]
+    rows = quickstart_rows(metrics)
     ret_rows = [{"metric": k, "value": v} for k, v in metrics["retrieval"].items()]
     write_report(out / "report.html", f"clapbook quickstart ({preset}, seed {seed})", figures,
                  {"Zero-shot classification (test splits)": rows, f"Retrieval on {corpora[0]} test": ret_rows})
@@ -176,14 +215,17 @@ def cmd_quickstart(args):
           f"{torch.get_num_threads()} threads -> {args.out}")
     m = quickstart(args.out, seed=args.seed, n=args.n, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
                    progress=not args.quiet, preset=args.preset, workers=args.workers)
-    rows = [{"task": k, "zero-shot accuracy": v, "chance": m["chance"][k], "test clips": m["test_clips"][k]}
-            for k, v in m["zero_shot_accuracy"].items()]
-    print("\n" + format_table(rows))
+    print("\n" + format_table(quickstart_rows(m)))
     r = m["retrieval"]
     print(f"\nretrieval on {QUICKSTART_CORPORA[0]} test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
     print(f"\n{m['steps']} steps in {m['wall_seconds']:.0f} s; model, metrics.json and report.html in {args.out}")
 
 def cmd_train(args):
+    from clapbook.distributed import describe_hardware, init_distributed, torchrun_command
+    if args.distributed:                       # print the launch line for this machine (chapter 17) and stop
+        print(f"# {describe_hardware()}; --batch-size is per rank")
+        print(torchrun_command(["-m", "clapbook.cli"] + [a for a in args.argv if a != "--distributed"])); return
+    rank, _ = init_distributed()               # under torchrun: join its process group; alone: (0, 1)
     from clapbook.model import CLAP, CLAP_PRESETS, CLAPConfig
     from clapbook.train import TrainConfig, train
     from clapbook.evaluate import evaluate_zero_shot
@@ -206,9 +248,10 @@ def cmd_train(args):
         valid_fn = lambda m: evaluate_zero_shot(m, valid_ds, label_column=args.label_column, audio_column=args.audio_column)["accuracy"]
     torch.manual_seed(tcfg.seed)
     model = CLAP(cfg)
-    print(f"training {args.preset} ({model.num_parameters() / 1e6:.1f}M parameters) on {len(train_ds)} pairs -> {args.out}")
+    if rank == 0: print(f"training {args.preset} ({model.num_parameters() / 1e6:.1f}M parameters) on {len(train_ds)} pairs -> {args.out}")
     state = train(model, train_ds, tcfg, valid_fn=valid_fn, out_dir=args.out, resume=args.resume,
                   text_column=args.text_column, audio_column=args.audio_column)
+    if rank: return                            # rank 0 writes the report
     write_report(Path(args.out) / "report.html", f"clapbook train ({args.preset})", [plot_history(state["history"])])
     print(f"done: {state['step']} steps; best model in {Path(args.out) / 'best'}, last in {Path(args.out) / 'last'}")
 
@@ -320,7 +363,7 @@ def cmd_caption(args):
         for f, t in zip(args.files, texts): print(f"{f}\t{t}")
     return texts
 
-# %% ../nbs/90_cli.ipynb #6150e60c
+# %% ../nbs/90_cli.ipynb #5cb1d08a
 def cmd_convert(args):
     "Write a published CLAP checkpoint (Hugging Face, LAION .pt, msclap .pth, a path or a hub name) as a clapbook folder."
     from clapbook.pretrained import CheckpointError, convert
@@ -382,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scheduler", default=None, choices=["plateau", "cosine", "constant"])
     t.add_argument("--amp", default=None, choices=["auto", "bf16", "fp16", "off"])
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    t.add_argument("--distributed", action="store_true", help="print the torchrun command that runs this training on every GPU here, and exit")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="zero-shot accuracy and retrieval metrics of a trained model on labelled data",
@@ -463,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     "Entry point of the `clapbook` command."
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "command", None) == "embed" and not args.texts and not args.files:
         raise SystemExit("error: embed needs audio FILES or --texts FILE")
     args.func(args)
