@@ -94,6 +94,8 @@ def main(argv=None):
     for b, r_hf, r_ours, r_bf in rows:
         extra = f" {r_bf:.2f} | {r_bf / r_hf:.2f}x |" if args.bf16 else ""
         print(f"| {b} | {r_hf:.2f} | {r_ours:.2f} | {r_ours / r_hf:.2f}x |" + extra)
+    print("\nclosing note: clapbook / transformers = " + ", ".join(f"{r_o / r_h:.2f}x at batch {b}" for b, r_h, r_o, _ in rows)
+          + f" (best of {repeats}, timed alternately; other processes on this machine slow both sides)")
 
 
 if __name__ == "__main__":

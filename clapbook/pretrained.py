@@ -469,7 +469,7 @@ def checkpoint_family(path) -> str:
     path = Path(path)
     if path.is_dir():
         cfg = path / "config.json"
-        if not cfg.is_file(): raise CheckpointError(path, "a folder without config.json: neither a clapbook nor a Hugging Face CLAP folder")
+        if not cfg.is_file(): raise CheckpointError(path, "a folder with no config.json: neither a clapbook nor a Hugging Face CLAP model folder")
         model_type = json.loads(cfg.read_text()).get("model_type")
         if model_type == "clapbook-clap": return "clapbook"
         if model_type == "clap": return "hf"
