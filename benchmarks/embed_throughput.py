@@ -8,7 +8,21 @@ users of the machine falls on both; each cell is the best of `--repeats` runs. T
 compared (max abs difference of the normalised vectors) before any timing.
 
     python benchmarks/embed_throughput.py            # full: batch 1 and 16, 5 repeats (a few minutes)
-    python benchmarks/embed_throughput.py --quick    # smoke test: 1 repeat, well under a minute
+    python benchmarks/embed_throughput.py --quick    # smoke test: 1 repeat, batch 1 and 2
+    python benchmarks/embed_throughput.py --bf16     # also clapbook under bfloat16 autocast
+
+Last full run (2026-12-01, `python benchmarks/embed_throughput.py --repeats 3`, torch 2.14.1, 2 threads,
+on the project's shared 2-core AMD EPYC at load average 10-14 from other users, so the absolute rates
+are far below an idle machine's and the ratios are noisy):
+
+| batch | transformers clips/s | clapbook clips/s | ratio |
+|---|---|---|---|
+| 1 | 0.18 | 0.20 | 1.09x |
+| 16 | 0.67 | 0.82 | 1.23x |
+
+embeddings equal to 4.5e-08 (max abs difference). The issue's targets (2x at batch 1, 1.25x at batch 16)
+are not shown by this run. This CPU has no avx512_bf16: a `--quick --bf16` run gave cosine 0.99998 to
+fp32 but 0.59x / 0.34x of transformers' fp32 speed at batch 1 / 4, so the bf16 path does not pay here.
 """
 import argparse
 import os
