@@ -30,7 +30,7 @@ def test_torchrun_command_and_cli(capsys):
 @pytest.fixture(scope="module")
 def ranks():
     "One spawn of 2 gloo ranks for every check (each start imports torch and loads the model)."
-    return run_ranks(_all_checks, 2, timeout_s=600)
+    return run_ranks(_all_checks, 2, timeout_s=1500)
 
 
 def _all_checks():
@@ -72,7 +72,7 @@ def _train_on_ranks(out, one_stopped):
 def test_training_and_resume_across_rank_counts(tmp_path):
     one = short_run(tmp_path / "one", batch_size=16)                          # 1 process x 16 pairs, 6 steps
     short_run(tmp_path / "one-stopped", batch_size=16, stop_at_step=3)
-    r = run_ranks(_train_on_ranks, 2, args=(tmp_path, tmp_path / "one-stopped"), timeout_s=600)[0]
+    r = run_ranks(_train_on_ranks, 2, args=(tmp_path, tmp_path / "one-stopped"), timeout_s=1500)[0]
     two_then_one = short_run(tmp_path / "ranks-stopped", batch_size=16, resume=True)
     assert r["world"] == 2 and r["step"] == 6 and two_then_one["step"] == 6
     assert max_weight_diff(proof_model().state_dict(), one["weights"]) > 1e-3    # training moved the weights
