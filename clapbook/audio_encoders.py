@@ -39,10 +39,19 @@ def check_logmel(logmel, n_mels: int, name: str = "logmel") -> torch.Tensor:
     return logmel
 
 # %% ../nbs/04_audio_encoders.ipynb #4e2afc7a
+class _ContiguousGrad(torch.autograd.Function):
+    "The identity, whose backward hands on a contiguous gradient."
+    @staticmethod
+    def forward(ctx, x): return x.view_as(x)
+    @staticmethod
+    def backward(ctx, grad): return grad.contiguous()
+
 def normalize_mels(bn0: nn.BatchNorm2d, logmel: torch.Tensor) -> torch.Tensor:
     "Apply `bn0` (one channel per mel bin) and return PANNs' image layout `(batch, 1, frames, n_mels)`."
-    x = bn0(logmel.unsqueeze(-1)).squeeze(-1)      # BatchNorm2d over (batch, n_mels, frames, 1)
+    x = bn0(logmel.unsqueeze(-1))                  # BatchNorm2d over (batch, n_mels, frames, 1)
+    x = _ContiguousGrad.apply(x).squeeze(-1)       # see below: bn0's backward must get a contiguous gradient
     return x.transpose(1, 2).unsqueeze(1)
+
 
 # %% ../nbs/04_audio_encoders.ipynb #0af7560d
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -363,7 +363,7 @@ def cmd_caption(args):
         for f, t in zip(args.files, texts): print(f"{f}\t{t}")
     return texts
 
-# %% ../nbs/90_cli.ipynb #365ae8c4
+# %% ../nbs/90_cli.ipynb #82392107
 def cmd_convert(args):
     "Write a published CLAP checkpoint (Hugging Face, LAION .pt, msclap .pth, a path or a hub name) as a clapbook folder."
     from clapbook.pretrained import CheckpointError, convert
