@@ -363,7 +363,7 @@ def cmd_caption(args):
         for f, t in zip(args.files, texts): print(f"{f}\t{t}")
     return texts
 
-# %% ../nbs/90_cli.ipynb #82392107
+# %% ../nbs/90_cli.ipynb #c0nv3rt1
 def cmd_convert(args):
     "Write a published CLAP checkpoint (Hugging Face, LAION .pt, msclap .pth, a path or a hub name) as a clapbook folder."
     from clapbook.pretrained import CheckpointError, convert
