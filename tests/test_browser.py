@@ -79,7 +79,7 @@ def plot_data(pg, widget_class: str, trace: int, key: str):
     pg.wait_for_function(f"""() => {{                     // plotly draws asynchronously after the widget appears
         const gd = document.querySelector('.{widget_class} .js-plotly-plot');
         return gd && gd.data && gd.data.length > {trace};
-    }}""", timeout=120_000)
+    }}""", timeout=600_000)
     return pg.evaluate(f"""() => {{
         const gd = document.querySelector('.{widget_class} .js-plotly-plot');
         const plain = (v) => ArrayBuffer.isView(v) ? Array.from(v)             // numpy arrays arrive as typed arrays
@@ -91,8 +91,8 @@ def plot_data(pg, widget_class: str, trace: int, key: str):
     }}""")
 
 
-def wait_change(pg, widget_class, trace, key, before, timeout=120):
-    "Poll the page until the figure's trace attribute differs from `before`; the kernel computes the new value."
+def wait_change(pg, widget_class, trace, key, before, timeout=600):
+    "Poll the page until the figure's trace attribute differs from `before`; the kernel computes the new value (slowly while `pytest -n 2` loads both cores)."
     t0 = time.time()
     while time.time() - t0 < timeout:
         now = plot_data(pg, widget_class, trace, key)
