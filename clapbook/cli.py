@@ -323,7 +323,9 @@ def cmd_demo(args):
     if args.lab:
         cmd = [sys.executable, "-m", "jupyter", "lab", str(nb), "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
     else:
-        cmd = [sys.executable, "-m", "voila", str(nb), "--Voila.ip=127.0.0.1", f"--port={args.port}"]
+        # progressive rendering: the page's widget views attach to the live kernel's widgets as the cells run; without
+        # it (Voila 0.5.13) a figure's view could be drawn from a copy of the state and then miss every later redraw
+        cmd = [sys.executable, "-m", "voila", str(nb), "--Voila.ip=127.0.0.1", f"--port={args.port}", "--progressive_rendering=True"]
     if args.no_browser: cmd.append("--no-browser")
     print(f"demo notebook: {nb}\nserving on http://127.0.0.1:{args.port}/ (Ctrl-C stops it)\n$ {' '.join(cmd)}", flush=True)
     if args.dry_run: return

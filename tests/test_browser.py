@@ -42,7 +42,10 @@ def page():
            "JUPYTER_DATA_DIR": str(tmp / "data"), "PYTHONUNBUFFERED": "1"}
     log = open(tmp / "voila.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "voila", str(CHAPTER), "--no-browser", f"--port={port}",
-                               "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+                               "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
+                                # as `clapbook demo` serves it: without progressive rendering Voila 0.5.13 drew some figures from
+                                # a copy of the widget state, and those views never redrew (the kernel's updates reached the page)
+                                "--progressive_rendering=True"],
                               cwd=CHAPTER.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -55,10 +58,26 @@ def page():
             pg = browser.new_page()
             pg.set_default_timeout(600_000)
             connected = []                      # the page's widget manager has reached the kernel
-            pg.on("websocket", lambda ws: ws.on("framereceived", lambda data: connected.append(1)
-                  if "kernel_info_reply" in (data if isinstance(data, str) else data.decode("utf-8", "ignore")) else None))
-            pg.goto(url, timeout=900_000, wait_until="domcontentloaded")   # Voilà runs the whole chapter first
+            kernel = {"state": "busy", "since": time.time()}
+            pg.events = []                      # console messages and websocket closes, shown when a test fails
+            pg.on("console", lambda m: pg.events.append(f"console {m.type}: {m.text[:500]}"))
+            pg.on("pageerror", lambda e: pg.events.append(f"page error: {str(e)[:500]}"))
+            def on_ws(ws):
+                ws.on("close", lambda _ws: pg.events.append(f"websocket closed: {ws.url}"))
+                def received(data):
+                    d = data if isinstance(data, str) else data.decode("utf-8", "ignore")
+                    if "kernel_info_reply" in d: connected.append(1)
+                    for state in ("busy", "idle"):
+                        if f'"execution_state": "{state}"' in d: kernel.update(state=state, since=time.time())
+                ws.on("framereceived", received)
+            pg.on("websocket", on_ws)
+            pg.goto(url, timeout=900_000, wait_until="domcontentloaded")   # Voilà runs the chapter, showing outputs as they come
             pg.wait_for_selector(".clapbook-zero-shot-demo .js-plotly-plot", timeout=900_000)
+            # wait until the kernel has finished the chapter: iopub broadcasts its busy/idle status to the page
+            t0 = time.time()
+            while not (kernel["state"] == "idle" and time.time() - kernel["since"] > 10):
+                if time.time() - t0 > 900: pytest.fail("the kernel did not finish running the chapter within 900 s")
+                time.sleep(0.5)
             for _ in range(240):
                 if connected: break
                 time.sleep(0.5)
@@ -91,7 +110,7 @@ def plot_data(pg, widget_class: str, trace: int, key: str):
     }}""")
 
 
-def wait_change(pg, widget_class, trace, key, before, timeout=600):
+def wait_change(pg, widget_class, trace, key, before, timeout=240):
     "Poll the page until the figure's trace attribute differs from `before`; the kernel computes the new value (slowly while `pytest -n 2` loads both cores)."
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -99,7 +118,7 @@ def wait_change(pg, widget_class, trace, key, before, timeout=600):
         if now != before: return now
         time.sleep(0.25)
     raise AssertionError(f"{widget_class}: trace {trace} {key} did not change within {timeout} s; "
-                         f"Voila log:\n{pg.log.read_text()[-3000:]}")
+                         f"page events:\n" + "\n".join(pg.events[-40:]) + f"\nVoila log:\n{pg.log.read_text()[-3000:]}")
 
 
 def test_similarity_matrix_mode_toggle(page):
