@@ -235,7 +235,7 @@ def cmd_train(args):
     cfg = CLAPConfig.from_dict({**asdict(CLAP_PRESETS[args.preset]), **model_over})
     if args.text_pretrained: cfg.text_pretrained = args.text_pretrained
     flags = {k: v for k, v in dict(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
-                                   device=args.device, seed=args.seed, scheduler=args.scheduler, amp=args.amp,
+                                   device=args.device, seed=args.seed, scheduler=args.scheduler, optimizer=args.optimizer, amp=args.amp,
                                    grad_accum=args.grad_accum, num_workers=args.num_workers,
                                    checkpoint_every=args.checkpoint_every).items() if v is not None}
     tcfg = TrainConfig(**{**train_over, **flags})
@@ -425,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument(flag, type=typ, default=None)
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto")
     t.add_argument("--scheduler", default=None, choices=["plateau", "cosine", "constant"])
+    t.add_argument("--optimizer", default=None, choices=["adam", "adamw", "sgd"], help="default: adam (paper 1)")
     t.add_argument("--amp", default=None, choices=["auto", "bf16", "fp16", "off"])
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     t.add_argument("--distributed", action="store_true", help="print the torchrun command that runs this training on every GPU here, and exit")

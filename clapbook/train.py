@@ -32,8 +32,8 @@ from .losses import clap_loss, global_batch
 
 # %% auto #0
 __all__ = ['PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig', 'pick_device', 'amp_dtype', 'rng_state',
-           'set_rng_state', 'atomic_save', 'load_checkpoint', 'to_device', 'clap_pair_loss', 'rank_and_world',
-           'GlobalBatchNorm2d', 'train']
+           'set_rng_state', 'atomic_save', 'load_checkpoint', 'make_optimizer', 'to_device', 'clap_pair_loss',
+           'rank_and_world', 'GlobalBatchNorm2d', 'train']
 
 # %% ../nbs/07_train.ipynb #36795174
 class PairDataset(Dataset):
@@ -96,6 +96,7 @@ class TrainConfig:
     max_steps: int | None = None          # stop after this many optimiser steps (overrides epochs)
     batch_size: int = 64
     grad_accum: int = 1                   # micro-batches per optimiser step
+    optimizer: str = "adam"               # "adam" (paper 1) | "adamw" | "sgd" (momentum 0.9, Nesterov)
     lr: float = 1e-3                      # paper 1
     weight_decay: float = 0.0
     scheduler: str = "plateau"            # "plateau" (paper 1) | "cosine" | "constant"
@@ -164,6 +165,14 @@ def load_checkpoint(path) -> dict:
     except Exception as e: raise RuntimeError(f"cannot read checkpoint {str(path)!r}: {e}") from None
 
 # %% ../nbs/07_train.ipynb #3ed3f2bd
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    "The optimiser `cfg.optimizer` names, over `params`, with `cfg.lr` and `cfg.weight_decay`."
+    params = list(params)
+    if cfg.optimizer == "adam": return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw": return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd": return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optimizer must be adam|adamw|sgd, not {cfg.optimizer!r}")
+
 def _make_scheduler(opt, cfg: TrainConfig, total_steps: int):
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.plateau_factor,
@@ -272,7 +281,7 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
     torch.manual_seed(cfg.seed)
     model.to(dev).train()
     synced_bn = _swap_batchnorm(model, GlobalBatchNorm2d) if world > 1 and cfg.sync_batchnorm else 0
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer((p for p in model.parameters() if p.requires_grad), cfg)
     sched = _make_scheduler(opt, cfg, total_steps)
     dtype = amp_dtype(cfg.amp, dev)
     scaler = torch.amp.GradScaler("cuda", enabled=(dtype == torch.float16))

@@ -6,7 +6,7 @@ the four widgets the test changes one control in the page and checks that the pl
 the page changed accordingly. Where Chromium, Playwright or Voilà is missing the test is skipped
 with a message saying what to install; it never passes without a browser.
 """
-import os, shutil, signal, socket, subprocess, sys, tempfile, time
+import os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import pytest
@@ -48,11 +48,15 @@ def page():
                                 "--progressive_rendering=True"],
                               cwd=CHAPTER.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        url = f"http://127.0.0.1:{port}/"
-        for _ in range(120):                 # wait until the server listens (a GET of the page would run the chapter)
-            try: socket.create_connection(("127.0.0.1", port), timeout=1).close(); break
-            except OSError: time.sleep(1)
-        else: pytest.fail(f"Voila did not start on port {port}: {(tmp / 'voila.log').read_text()[-3000:]}")
+        # wait until Voila says where it listens: jupyter_server moves to another port when the one asked for has been
+        # taken meanwhile (under `pytest -n 2` the other worker's kernels bind random ports), so read the address it printed
+        url = None
+        for _ in range(240):
+            found = re.search(r"(http://127\.0\.0\.1:\d+/)", (tmp / "voila.log").read_text())
+            if found: url = found.group(1); break
+            if server.poll() is not None: break
+            time.sleep(0.5)
+        if url is None: pytest.fail(f"Voila did not start: {(tmp / 'voila.log').read_text()[-3000:]}")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pg = browser.new_page()
@@ -60,6 +64,7 @@ def page():
             connected = []                      # the page's widget manager has reached the kernel
             kernel = {"state": "busy", "since": time.time()}
             pg.events = []                      # console messages and websocket closes, shown when a test fails
+            pg.ws_frames = []                      # (time, msg_type, start) of every websocket frame the page received
             pg.on("console", lambda m: pg.events.append(f"console {m.type}: {m.text[:500]}"))
             pg.on("pageerror", lambda e: pg.events.append(f"page error: {str(e)[:500]}"))
             def on_ws(ws):
@@ -67,16 +72,25 @@ def page():
                 def received(data):
                     d = data if isinstance(data, str) else data.decode("utf-8", "ignore")
                     if "kernel_info_reply" in d: connected.append(1)
+                    t = re.search(r'"msg_type": "(\w+)"', d)
+                    pg.ws_frames.append((time.time(), t.group(1) if t else "?", d[:300]))
                     for state in ("busy", "idle"):
                         if f'"execution_state": "{state}"' in d: kernel.update(state=state, since=time.time())
                 ws.on("framereceived", received)
             pg.on("websocket", on_ws)
             pg.goto(url, timeout=900_000, wait_until="domcontentloaded")   # Voilà runs the chapter, showing outputs as they come
-            pg.wait_for_selector(".clapbook-zero-shot-demo .js-plotly-plot", timeout=900_000)
+            try: pg.wait_for_selector(".clapbook-zero-shot-demo .js-plotly-plot", timeout=900_000)
+            except Exception as e:
+                pytest.fail(f"the zero-shot demo's figure never appeared in the page ({type(e).__name__}); kernel {kernel}, "
+                            f"page text: {pg.inner_text('body')[-1500:]!r}\npage events:\n" + "\n".join(pg.events[-40:])
+                            + f"\nVoila log:\n{(tmp / 'voila.log').read_text()[-3000:]}")
             # wait until the kernel has finished the chapter: iopub broadcasts its busy/idle status to the page
             t0 = time.time()
             while not (kernel["state"] == "idle" and time.time() - kernel["since"] > 10):
-                if time.time() - t0 > 900: pytest.fail("the kernel did not finish running the chapter within 900 s")
+                if time.time() - t0 > 900:
+                    recent = [f for f in pg.ws_frames if f[0] > time.time() - 60]
+                    pytest.fail(f"the kernel did not finish running the chapter within 900 s; kernel {kernel}; "
+                                f"{len(recent)} frames in the last 60 s, e.g.:\n" + "\n".join(f"{f[1]}: {f[2]}" for f in recent[-12:]))
                 time.sleep(0.5)
             for _ in range(240):
                 if connected: break

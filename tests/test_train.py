@@ -77,3 +77,14 @@ def test_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_save({"v": torch.tensor(2)}, tmp_path / "ck.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
+
+
+def test_make_optimizer_by_name():
+    from clapbook.train import make_optimizer
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    for name, cls in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)):
+        opt = make_optimizer(params, TrainConfig(optimizer=name, lr=0.5, weight_decay=0.1))
+        assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.5 and opt.param_groups[0]["weight_decay"] == 0.1
+    assert make_optimizer(params, TrainConfig(optimizer="sgd")).param_groups[0]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="adam|adamw|sgd, not 'lamb'"):
+        make_optimizer(params, TrainConfig(optimizer="lamb"))
