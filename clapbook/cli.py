@@ -134,6 +134,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
     t0 = time.perf_counter()
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     data = {name: corpus(name, data_dir if data_dir is not None else out / "data", n=n, seed=seed, workers=workers) for name in corpora}
+    stages = {"data": time.perf_counter() - t0}        # wall seconds per stage, in metrics.json
     train_ds = datasets.concatenate_datasets([_pairs(d["train"]) for d in data.values()]).shuffle(seed=seed).flatten_indices()
     torch.manual_seed(seed)
     model = CLAP(CLAP_PRESETS[preset])
@@ -143,7 +144,9 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
 
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, scheduler="cosine", warmup_steps=20,
                       device=device, seed=seed, progress=progress, log_every=5)
+    t1 = time.perf_counter()
     state = train(model, train_ds, cfg, valid_fn=valid_fn, out_dir=out / "training")
+    stages["training (with validation)"] = time.perf_counter() - t1; t1 = time.perf_counter()
     model = CLAP.from_pretrained(out / "training" / "best")
     model.save_pretrained(out / "model")
 
@@ -160,6 +163,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
     figures.insert(1, plot_similarity(ret_full["similarity"][:k, :k], ret_full["text_to_audio_index"][:k],
                                       title=f"{corpora[0]} test: audio x caption similarity (first {k})"))
     accs = {k: float(v["accuracy"]) for k, v in results.items()}
+    stages["evaluation"] = time.perf_counter() - t1
     metrics = {
         "zero_shot_accuracy": accs,
         "prompts": prompts,
@@ -170,6 +174,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
         "preset": preset, "train_pairs": len(train_ds), "steps": state["step"], "epochs": epochs,
         "best_validation_zero_shot": state["best_score"],
         "wall_seconds": time.perf_counter() - t0,
+        "stage_seconds": stages,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "device": device, "torch": torch.__version__, "clapbook": __version__},
     }
@@ -219,6 +224,7 @@ def cmd_quickstart(args):
     r = m["retrieval"]
     print(f"\nretrieval on {QUICKSTART_CORPORA[0]} test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
     print(f"\n{m['steps']} steps in {m['wall_seconds']:.0f} s; model, metrics.json and report.html in {args.out}")
+    print("wall seconds by stage: " + ", ".join(f"{k} {v:.0f}" for k, v in m["stage_seconds"].items()))
 
 def cmd_train(args):
     from clapbook.distributed import describe_hardware, init_distributed, torchrun_command

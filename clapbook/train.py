@@ -216,7 +216,10 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and rank_and_world()[1] > 1):
             y = super().forward(x)
-            if y.requires_grad: y.register_hook(lambda g: g.contiguous())   # see chapter 17: torch's CPU backward misreads strided grads
+            # see chapter 17: torch's CPU backward misreads a gradient whose strides differ from the input's
+            fmt = torch.channels_last if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) \
+                  else torch.contiguous_format
+            if y.requires_grad: y.register_hook(lambda g: g.contiguous(memory_format=fmt))
             return y
         from torch.distributed.nn.functional import all_reduce as all_reduce_with_grad   # backward: the sum over ranks
         c, dims = x.shape[1], [0, 2, 3]

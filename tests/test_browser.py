@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# the four tests share one Voila server and page (the session fixture below): under `pytest -n 2` keep them on one worker
+# (pyproject's addopts has --dist loadgroup), or each worker would start its own server and run the chapter again
+pytestmark = pytest.mark.xdist_group("browser")
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "nbs" / "12_widgets.ipynb"
 CHROMIUM = next((p for p in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
@@ -32,8 +36,8 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def page():
+@pytest.fixture(scope="session")          # one server for the whole run: a module fixture is set up again
+def page():                                # whenever other modules' tests run between these on the worker
     why = _missing()
     if why: pytest.skip(f"browser test skipped: {why}")
     from playwright.sync_api import sync_playwright
@@ -85,16 +89,18 @@ def page():
                             f"page text: {pg.inner_text('body')[-1500:]!r}\npage events:\n" + "\n".join(pg.events[-40:])
                             + f"\nVoila log:\n{(tmp / 'voila.log').read_text()[-3000:]}")
             # wait until the kernel has finished the chapter: iopub broadcasts its busy/idle status to the page
+            # (Playwright's sync API hands the page's events to the handlers above only while it is called, so the
+            # loops below wait with pg.wait_for_timeout, never time.sleep, or the kernel would seem busy forever)
             t0 = time.time()
             while not (kernel["state"] == "idle" and time.time() - kernel["since"] > 10):
                 if time.time() - t0 > 900:
                     recent = [f for f in pg.ws_frames if f[0] > time.time() - 60]
                     pytest.fail(f"the kernel did not finish running the chapter within 900 s; kernel {kernel}; "
                                 f"{len(recent)} frames in the last 60 s, e.g.:\n" + "\n".join(f"{f[1]}: {f[2]}" for f in recent[-12:]))
-                time.sleep(0.5)
+                pg.wait_for_timeout(500)
             for _ in range(240):
                 if connected: break
-                time.sleep(0.5)
+                pg.wait_for_timeout(500)
             else: pytest.fail("the page never connected to its kernel (no kernel_info_reply on the websocket)")
             pg.log = tmp / "voila.log"
             yield pg
@@ -130,7 +136,7 @@ def wait_change(pg, widget_class, trace, key, before, timeout=240):
     while time.time() - t0 < timeout:
         now = plot_data(pg, widget_class, trace, key)
         if now != before: return now
-        time.sleep(0.25)
+        pg.wait_for_timeout(250)
     raise AssertionError(f"{widget_class}: trace {trace} {key} did not change within {timeout} s; "
                          f"page events:\n" + "\n".join(pg.events[-40:]) + f"\nVoila log:\n{pg.log.read_text()[-3000:]}")
 
