@@ -129,6 +129,7 @@ class CNN14(nn.Module):
         if x.shape[2] < self.config.min_frames:
             raise ValueError(f"logmel has {x.shape[2]} frames; CNN14 with {len(self.config.channels)} blocks "
                              f"needs at least {self.config.min_frames}")
+        x = x.contiguous(memory_format=torch.channels_last)                  # see below: the same numbers, faster
         n = len(self.config.channels)
         for i in range(n):
             x = getattr(self, f"conv_block{i + 1}")(x, pool=2 if i < n - 1 else 1)
