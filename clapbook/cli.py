@@ -25,8 +25,8 @@ from . import __version__
 # %% auto #0
 __all__ = ['QUICKSTART_CORPORA', 'PROMPT_SETS', 'REPRODUCTIONS', 'plot_history', 'write_report', 'default_workers', 'corpus',
            'prompt_accuracies', 'choose_prompts', 'quickstart_rows', 'quickstart', 'format_table', 'cmd_data',
-           'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot', 'cmd_demo', 'cmd_reproduce',
-           'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'main']
+           'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot', 'voila_command', 'cmd_demo',
+           'cmd_reproduce', 'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0c2d0d73
 def plot_history(history: list[dict]):
@@ -318,6 +318,12 @@ def cmd_zeroshot(args):
     if failed: sys.exit(1)
 
 # %% ../nbs/90_cli.ipynb #4e623e61
+def voila_command(notebook, port: int, ip: str = "127.0.0.1") -> list[str]:
+    "The command that serves `notebook` as a page with Voila (`clapbook demo`, and the browser tests)."
+    # progressive rendering: the page's widget views attach to the live kernel's widgets as the cells run; without
+    # it (Voila 0.5.13) a figure's view could be drawn from a copy of the state and then miss every later redraw
+    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={ip}", f"--port={port}", "--progressive_rendering=True"]
+
 def cmd_demo(args):
     import subprocess, tempfile
     try: from clapbook.widgets import demo_notebook
@@ -328,10 +334,7 @@ def cmd_demo(args):
     nb = demo_notebook(ck, Path(args.folder or tempfile.mkdtemp(prefix="clapbook-demo-")) / "clapbook_demo.ipynb", n_clips=args.n)
     if args.lab:
         cmd = [sys.executable, "-m", "jupyter", "lab", str(nb), "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
-    else:
-        # progressive rendering: the page's widget views attach to the live kernel's widgets as the cells run; without
-        # it (Voila 0.5.13) a figure's view could be drawn from a copy of the state and then miss every later redraw
-        cmd = [sys.executable, "-m", "voila", str(nb), "--Voila.ip=127.0.0.1", f"--port={args.port}", "--progressive_rendering=True"]
+    else: cmd = voila_command(nb, args.port)
     if args.no_browser: cmd.append("--no-browser")
     print(f"demo notebook: {nb}\nserving on http://127.0.0.1:{args.port}/ (Ctrl-C stops it)\n$ {' '.join(cmd)}", flush=True)
     if args.dry_run: return

@@ -45,12 +45,8 @@ def page():                                # whenever other modules' tests run b
     env = {**os.environ, "IN_TEST": "1", "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
            "JUPYTER_DATA_DIR": str(tmp / "data"), "PYTHONUNBUFFERED": "1"}
     log = open(tmp / "voila.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "voila", str(CHAPTER), "--no-browser", f"--port={port}",
-                               "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
-                                # as `clapbook demo` serves it: without progressive rendering Voila 0.5.13 drew some figures from
-                                # a copy of the widget state, and those views never redrew (the kernel's updates reached the page)
-                                "--progressive_rendering=True"],
-                              cwd=CHAPTER.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    from clapbook.cli import voila_command            # served as `clapbook demo` serves its page
+    server = subprocess.Popen(voila_command(CHAPTER, port) + ["--no-browser", "--show_tracebacks=True"], cwd=CHAPTER.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # wait until Voila says where it listens: jupyter_server moves to another port when the one asked for has been
         # taken meanwhile (under `pytest -n 2` the other worker's kernels bind random ports), so read the address it printed

@@ -112,3 +112,16 @@ def test_reproduce_names_are_real_functions():
     for name, (module, fn) in REPRODUCTIONS.items():
         params = inspect.signature(getattr(importlib.import_module(module), fn)).parameters
         assert {"out_dir", "seeds", "size", "device", "steps", "progress", "command"} <= set(params), name
+
+
+def test_demo_dry_run_writes_the_notebook_and_prints_the_voila_command(saved, tmp_path, capsys):
+    import nbformat
+    d, _ = saved
+    main(["demo", "--checkpoint", str(d / "model"), "--folder", str(tmp_path), "--port", "9123", "--n", "8", "--dry-run"])
+    out = capsys.readouterr().out
+    nb = nbformat.read(tmp_path / "clapbook_demo.ipynb", as_version=4)
+    assert any(str(d / "model") in c.source for c in nb.cells if c.cell_type == "code")     # the demo loads this model
+    line = [l for l in out.splitlines() if l.startswith("$ ")][0]
+    assert "-m voila" in line and "--port=9123" in line and "--progressive_rendering=True" in line
+    with pytest.raises(SystemExit, match="no saved model in"):
+        main(["demo", "--checkpoint", str(tmp_path / "nothing"), "--dry-run"])
