@@ -177,13 +177,13 @@ def equivalence_check(n: int = 16, local_losses=(False, True)) -> dict:
 
 # %% ../nbs/17_distributed.ipynb #d17c0020
 def short_run(out_dir, max_steps: int = 6, batch_size: int = 16, stop_at_step: int | None = None, resume: bool = False,
-              n_pairs: int = 64, seed: int = 0) -> dict:
+              n_pairs: int = 64, seed: int = 0, optimizer: str = "sgd", lr: float = 0.05) -> dict:
     "Train `proof_model()` on `n_pairs` SoundWorld pairs for `max_steps` steps (per-rank batch `batch_size`) on the running ranks; its weights and history."
     from clapbook.sounds import soundworld
     data = soundworld(n=2 * n_pairs, seed=seed)["train"].select(range(n_pairs))
     model = proof_model()
-    cfg = TrainConfig(max_steps=max_steps, batch_size=batch_size, lr=1e-3, scheduler="cosine", warmup_steps=2,
-                      progress=False, log_every=1, seed=seed)
+    cfg = TrainConfig(max_steps=max_steps, batch_size=batch_size, optimizer=optimizer, lr=lr, scheduler="cosine",
+                      warmup_steps=2, progress=False, log_every=1, seed=seed)
     state = train(model, data, cfg, out_dir=out_dir, stop_at_step=stop_at_step, resume=resume)
     return {"weights": {k: v.detach().clone() for k, v in model.state_dict().items()}, "step": state["step"],
             "losses": [r["loss"] for r in state["history"] if r["kind"] == "train"], "world_size": rank_and_world()[1]}

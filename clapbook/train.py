@@ -214,20 +214,18 @@ def rank_and_world() -> tuple[int, int]:
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     "BatchNorm2d whose training statistics are those of the batch of all ranks (a SyncBatchNorm that also runs on the CPU)."
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and rank_and_world()[1] > 1):
-            y = super().forward(x)
-            # see chapter 17: torch's CPU backward misreads a gradient whose strides differ from the input's
-            fmt = torch.channels_last if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) \
-                  else torch.contiguous_format
-            if y.requires_grad: y.register_hook(lambda g: g.contiguous(memory_format=fmt))
-            return y
-        from torch.distributed.nn.functional import all_reduce as all_reduce_with_grad   # backward: the sum over ranks
+        if not self.training: return super().forward(x)
+        # the same formula on 1 rank and on many, so that runs on different rank counts differ only by summation order
+        # (chapter 17 measures torch's fused CPU kernel against float64: its backward rounds ~100x more in some layers)
+        world = rank_and_world()[1]
+        if world > 1: from torch.distributed.nn.functional import all_reduce as total   # backward: the sum over ranks
+        else: total = lambda t: t
         c, dims = x.shape[1], [0, 2, 3]
         n = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
-        s = all_reduce_with_grad(torch.cat([x.sum(dims), n]))                      # global sums and count
+        s = total(torch.cat([x.sum(dims), n]))                                     # global sums and count
         count = s[c].detach(); mean = s[:c] / count
         xc = x - mean[None, :, None, None]
-        var = all_reduce_with_grad((xc * xc).sum(dims)) / count                   # two passes: no cancellation
+        var = total((xc * xc).sum(dims)) / count                                  # two passes: no cancellation
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1

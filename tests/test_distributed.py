@@ -51,7 +51,8 @@ def test_every_loss_matches_one_process(ranks):
         for k, v in r["losses"].items():
             assert v["loss_diff"] < 1e-5, (k, v)
             assert not v["mismatched_tensors"], (k, v)
-            assert v["grad_diff"] < 2e-3 * v["grad_max"], (k, v)     # float32 sums in another order (see chapter 17)
+            bar = 2e-3 if k.startswith("temporal") else 1e-4      # float32 sums in another order (chapter 17, section 5)
+            assert v["grad_diff"] < bar * v["grad_max"], (k, v)
 
 
 def test_sharded_curation_matches_one_process(ranks):
@@ -79,7 +80,6 @@ def test_training_and_resume_across_rank_counts(tmp_path):
     control = max_weight_diff(other["weights"], one["weights"])
     assert control > 1.0                                                          # what a wrong data stream does (48.7 measured)
     for name, w in (("2 ranks", r["full"]), ("1 then 2 ranks", r["one_then_two"]), ("2 then 1 rank", two_then_one["weights"])):
-        # 6 Adam steps amplify the ranks' rounding-level gradient differences (chapter 17, section 6): 1.9e-4 measured
-        # for "2 ranks" on one machine, 1.8e-2 on an AVX-512 one (2026-12-02, torch 2.14.1); a run that dealt the data
-        # a run on other batches ends `control` away, thousands of times further
-        assert max_weight_diff(w, one["weights"]) < 2e-3 * control, (name, max_weight_diff(w, one["weights"]), control)
+        # SGD runs (chapter 17, section 6): 2.6e-4 measured for "2 ranks" and 3e-5 for a resumed run on 2026-12-02, while
+        # a run on other batches ends `control` (48.7) away
+        assert max_weight_diff(w, one["weights"]) < 1e-4 * control, (name, max_weight_diff(w, one["weights"]), control)
