@@ -11,10 +11,6 @@ from pathlib import Path
 
 import pytest
 
-# the four tests share one Voila server and page (the session fixture below): under `pytest -n 2` keep them on one worker
-# (pyproject's addopts has --dist loadgroup), or each worker would start its own server and run the chapter again
-pytestmark = pytest.mark.xdist_group("browser")
-
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "nbs" / "12_widgets.ipynb"
 CHROMIUM = next((p for p in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
@@ -36,8 +32,8 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")          # one server for the whole run: a module fixture is set up again
-def page():                                # whenever other modules' tests run between these on the worker
+@pytest.fixture(scope="module")
+def page():
     why = _missing()
     if why: pytest.skip(f"browser test skipped: {why}")
     from playwright.sync_api import sync_playwright
@@ -137,7 +133,7 @@ def wait_change(pg, widget_class, trace, key, before, timeout=240):
                          f"page events:\n" + "\n".join(pg.events[-40:]) + f"\nVoila log:\n{pg.log.read_text()[-3000:]}")
 
 
-def test_similarity_matrix_mode_toggle(page):
+def check_similarity_matrix_mode_toggle(page):
     cls = "clapbook-similarity-matrix"
     before = plot_data(page, cls, 0, "z")                          # the chapter leaves it on raw cosines
     page.click(f".{cls} button:has-text('softmax over captions')")
@@ -146,7 +142,7 @@ def test_similarity_matrix_mode_toggle(page):
     assert "audio→text" in page.text_content(f".{cls} .gtitle")       # the title the kernel wrote
 
 
-def test_embedding_explorer_colour_toggle(page):
+def check_embedding_explorer_colour_toggle(page):
     cls = "clapbook-embedding-explorer"
     before = plot_data(page, cls, 1, "marker")                     # the chapter leaves it coloured by modality
     page.click(f".{cls} button:has-text('label')")
@@ -154,7 +150,7 @@ def test_embedding_explorer_colour_toggle(page):
     assert isinstance(after["color"], list) and len(set(after["color"])) > 1   # one colour per class now
 
 
-def test_temporal_probe_event_choice(page):
+def check_temporal_probe_event_choice(page):
     cls = "clapbook-temporal-probe"
     before = plot_data(page, cls, 0, "z")
     page.select_option(f".{cls} select >> nth=1", "thunder")      # event B
@@ -163,10 +159,25 @@ def test_temporal_probe_event_choice(page):
     assert any("thunder" in c for c in plot_data(page, cls, 0, "x"))
 
 
-def test_zero_shot_demo_clip_choice(page):
+def check_zero_shot_demo_clip_choice(page):
     cls = "clapbook-zero-shot-demo"
     before = plot_data(page, cls, 0, "x")                          # probabilities for the chapter's last clip
     page.select_option(f".{cls} select >> nth=0", index=9)         # pick dataset clip 9 (the chapter left clip 5)
     after = wait_change(page, cls, 0, "x", before)
     assert abs(sum(after) - 1) < 1e-3                              # a softmax over the labels
     assert page.text_content(f".{cls} .gtitle").startswith("dataset 9")
+
+
+CHECKS = (check_similarity_matrix_mode_toggle, check_embedding_explorer_colour_toggle, check_temporal_probe_event_choice,
+          check_zero_shot_demo_clip_choice)
+
+
+def test_every_widget_responds_in_the_browser(page):
+    """One test for the four widgets: they share one page, whose kernel runs the chapter, and under `pytest -n 2` separate
+    tests could land on both workers, each starting its own server and kernel (pytest-xdist's loadgroup did not keep them
+    together with pytest 9). Every check runs; the failure names each one that failed."""
+    failures = []
+    for check in CHECKS:
+        try: check(page)
+        except Exception as e: failures.append(f"{check.__name__}: {type(e).__name__}: {e}")
+    assert not failures, f"{len(failures)} of {len(CHECKS)} widget checks failed:\n\n" + "\n\n".join(failures)
