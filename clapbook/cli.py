@@ -321,8 +321,11 @@ def cmd_zeroshot(args):
 def voila_command(notebook, port: int, ip: str = "127.0.0.1") -> list[str]:
     "The command that serves `notebook` as a page with Voila (`clapbook demo`, and the browser tests)."
     # progressive rendering: the page's widget views attach to the live kernel's widgets as the cells run; without
-    # it (Voila 0.5.13) a figure's view could be drawn from a copy of the state and then miss every later redraw
-    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={ip}", f"--port={port}", "--progressive_rendering=True"]
+    # it (Voila 0.5.13) a figure's view could be drawn from a copy of the state and then miss every later redraw.
+    # iopub_timeout: how long the executor waits for a cell's outputs after the kernel's reply (nbclient's default is
+    # 4 s); on a busy laptop a widget's display message can come later, and the page would never show that widget
+    return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={ip}", f"--port={port}", "--progressive_rendering=True",
+            "--VoilaExecutor.iopub_timeout=120"]
 
 def cmd_demo(args):
     import subprocess, tempfile
