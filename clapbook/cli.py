@@ -323,9 +323,11 @@ def voila_command(notebook, port: int, ip: str = "127.0.0.1") -> list[str]:
     # progressive rendering: the page's widget views attach to the live kernel's widgets as the cells run; without
     # it (Voila 0.5.13) a figure's view could be drawn from a copy of the state and then miss every later redraw.
     # iopub_timeout: how long the executor waits for a cell's outputs after the kernel's reply (nbclient's default is
-    # 4 s); on a busy laptop a widget's display message can come later, and the page would never show that widget
+    # 4 s); on a busy laptop a widget's display message can come later, and the page would never show that widget.
+    # ws_ping_timeout: the server closes a websocket whose pong is 90 s late (jupyter_server's default), and a page busy
+    # drawing large figures reads its socket late; once the execution socket is closed no further output reaches the page
     return [sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={ip}", f"--port={port}", "--progressive_rendering=True",
-            "--VoilaExecutor.iopub_timeout=120"]
+            "--VoilaExecutor.iopub_timeout=120", '--Voila.tornado_settings={"ws_ping_timeout": 600000}']
 
 def cmd_demo(args):
     import subprocess, tempfile
