@@ -45,7 +45,8 @@ def page():
            "JUPYTER_DATA_DIR": str(tmp / "data"), "PYTHONUNBUFFERED": "1"}
     log = open(tmp / "voila.log", "w")
     from clapbook.cli import voila_command            # served as `clapbook demo` serves its page
-    server = subprocess.Popen(voila_command(CHAPTER, port) + ["--no-browser", "--show_tracebacks=True"], cwd=CHAPTER.parent, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(voila_command(CHAPTER, port) + ["--no-browser", "--show_tracebacks=True"], cwd=CHAPTER.parent,
+                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # wait until Voila says where it listens: jupyter_server moves to another port when the one asked for has been
         # taken meanwhile (under `pytest -n 2` the other worker's kernels bind random ports), so read the address it printed
@@ -63,7 +64,7 @@ def page():
             connected = []                      # the page's widget manager has reached the kernel
             kernel = {"state": "busy", "since": time.time()}
             pg.events = []                      # console messages and websocket closes, shown when a test fails
-            pg.ws_frames = []                      # (time, msg_type, start) of every websocket frame the page received
+            pg.ws_frames = []                   # (time, msg_type, start) of every websocket frame the page received
             pg.on("console", lambda m: pg.events.append(f"console {m.type}: {m.text[:500]}"))
             pg.on("pageerror", lambda e: pg.events.append(f"page error: {str(e)[:500]}"))
             def on_ws(ws):
