@@ -241,8 +241,8 @@ def cmd_train(args):
     cfg = CLAPConfig.from_dict({**asdict(CLAP_PRESETS[args.preset]), **model_over})
     if args.text_pretrained: cfg.text_pretrained = args.text_pretrained
     flags = {k: v for k, v in dict(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
-                                   device=args.device, seed=args.seed, scheduler=args.scheduler, optimizer=args.optimizer, amp=args.amp,
-                                   grad_accum=args.grad_accum, num_workers=args.num_workers,
+                                   device=args.device, seed=args.seed, scheduler=args.scheduler, optimizer=args.optimizer,
+                                   amp=args.amp, grad_accum=args.grad_accum, num_workers=args.num_workers,
                                    checkpoint_every=args.checkpoint_every).items() if v is not None}
     tcfg = TrainConfig(**{**train_over, **flags})
     train_ds = _load_data(args.data, args.split, args.audio_column, args.text_column)
