@@ -11,18 +11,18 @@ compared (max abs difference of the normalised vectors) before any timing.
     python benchmarks/embed_throughput.py --quick    # smoke test: 1 repeat, batch 1 and 2
     python benchmarks/embed_throughput.py --bf16     # also clapbook under bfloat16 autocast
 
-Last full run (2026-12-01, `python benchmarks/embed_throughput.py --repeats 3`, torch 2.14.1, 2 threads,
-on the project's shared 2-core AMD EPYC at load average 10-14 from other users, so the absolute rates
-are far below an idle machine's and the ratios are noisy):
+Last full run (2026-12-02, `python benchmarks/embed_throughput.py --bf16 --repeats 5`, torch 2.14.1, 2 threads,
+on an idle 2-core Intel Xeon with avx512_bf16 and AMX; `--repeats 3` the same day gave 2.54x, 1.91x, 3.83x, 4.87x):
 
-| batch | transformers clips/s | clapbook clips/s | ratio |
-|---|---|---|---|
-| 1 | 0.18 | 0.20 | 1.09x |
-| 16 | 0.67 | 0.82 | 1.23x |
+| batch | transformers clips/s | clapbook clips/s | ratio | clapbook bf16 | ratio |
+|---|---|---|---|---|---|
+| 1 | 6.08 | 14.67 | 2.41x | 20.56 | 3.38x |
+| 16 | 8.23 | 15.66 | 1.90x | 36.90 | 4.49x |
 
-embeddings equal to 4.5e-08 (max abs difference). The issue's targets (2x at batch 1, 1.25x at batch 16)
-are not shown by this run. This CPU has no avx512_bf16: a `--quick --bf16` run gave cosine 0.99998 to
-fp32 but 0.59x / 0.34x of transformers' fp32 speed at batch 1 / 4, so the bf16 path does not pay here.
+fp32 embeddings equal to 3.0e-08 (max abs difference); bf16 (`embed_audio(..., precision="bf16")`, bfloat16
+autocast) at min cosine 0.99998 to fp32. The ratios depend on the CPU: on 2026-12-01, on a shared 2-core AMD EPYC
+without AMX at load average 10-14, the fp32 ratios were 1.09x and 1.23x (1.39x and 1.26x in a quieter run) and bf16
+ran at 0.59x / 0.34x of transformers' fp32 speed at batch 1 / 4, so there bf16 does not pay.
 """
 import argparse
 import os
@@ -60,8 +60,7 @@ def hf_embed(hf, fe, waves):
 
 
 def ours_embed(model, waves, bf16=False):
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        return model.embed_audio(waves, sample_rate=48000, batch_size=len(waves))
+    return model.embed_audio(waves, sample_rate=48000, batch_size=len(waves), precision="bf16" if bf16 else "fp32")
 
 
 def best_rate(fn, n_clips, repeats):
@@ -77,7 +76,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="1 repeat, batch 1 and 2 (smoke test)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batches", default="1,16")
-    ap.add_argument("--bf16", action="store_true", help="also time clapbook under bfloat16 autocast")
+    ap.add_argument("--bf16", action="store_true", help="also time clapbook with precision='bf16' (bfloat16 autocast)")
     args = ap.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     batches = [1, 2] if args.quick else [int(b) for b in args.batches.split(",")]

@@ -24,7 +24,7 @@ from . import __version__
 from .audio import FRONTENDS, FrontEnd, LogMel, crop_or_pad, load_audio
 
 # %% auto #0
-__all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_SIZE', 'CLAP_MODEL_TYPE', 'CLAPConfig', 'resolve_text_source',
+__all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_SIZE', 'PRECISIONS', 'CLAP_MODEL_TYPE', 'CLAPConfig', 'resolve_text_source',
            'MSCLAPProjection', 'build_projection', 'CLAP', 'prepare_audio']
 
 # %% ../nbs/05_model.ipynb #89fde0ac
@@ -197,7 +197,9 @@ def frozen_text_features(self: CLAP, input_ids: torch.Tensor, attention_mask: to
     "Pooled features of the frozen text tower for a batch, each distinct token sequence computed once."
     cache = self.__dict__.setdefault("_text_cache", {})
     mask = attention_mask.bool().cpu()
-    keys = [tuple(ids[m].tolist()) for ids, m in zip(input_ids.cpu(), mask)]
+    dev = input_ids.device.type                          # features made under bf16 autocast are cached apart from fp32 ones
+    mode = str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else "fp32"
+    keys = [(mode,) + tuple(ids[m].tolist()) for ids, m in zip(input_ids.cpu(), mask)]
     todo = [i for i, k in enumerate(keys) if k not in cache]
     fresh = {}
     if todo:
@@ -237,30 +239,42 @@ def _as_items(audio) -> list:
     return list(audio)
 
 # %% ../nbs/05_model.ipynb #bfc005fa
+PRECISIONS = ("fp32", "bf16")
+
+def _precision(model: CLAP, precision: str, fn: str):
+    "A context for the encoders: nothing for 'fp32', bfloat16 autocast on the model's device for 'bf16'."
+    if precision not in PRECISIONS:
+        raise ValueError(f"{fn}: precision={precision!r}; choose one of {PRECISIONS}")
+    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
 @patch
 @torch.no_grad()
-def embed_audio(self: CLAP, audio, batch_size: int = 32, sample_rate: int | None = None) -> torch.Tensor:
-    "L2-normalised audio embeddings `(n, joint_dim)` (CPU, float32) for clips or waveforms."
+def embed_audio(self: CLAP, audio, batch_size: int = 32, sample_rate: int | None = None, precision: str = "fp32") -> torch.Tensor:
+    "L2-normalised audio embeddings `(n, joint_dim)` (CPU, float32) for clips or waveforms; `precision='bf16'` runs the encoders under bfloat16 autocast."
     items, was_training, out = _as_items(audio), self.training, []
     self.eval()
     try:
         for i in range(0, len(items), batch_size):
             wave = torch.stack([prepare_audio(x, self.frontend, sample_rate) for x in items[i:i + batch_size]])
-            out.append(F.normalize(self.encode_audio(wave.to(self.device)).float(), dim=-1).cpu())
+            with _precision(self, precision, "embed_audio"):
+                emb = self.encode_audio(wave.to(self.device))
+            out.append(F.normalize(emb.float(), dim=-1).cpu())
     finally: self.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
 
 @patch
 @torch.no_grad()
-def embed_text(self: CLAP, texts, batch_size: int = 256) -> torch.Tensor:
-    "L2-normalised text embeddings `(n, joint_dim)` (CPU, float32) for a list of strings."
+def embed_text(self: CLAP, texts, batch_size: int = 256, precision: str = "fp32") -> torch.Tensor:
+    "L2-normalised text embeddings `(n, joint_dim)` (CPU, float32) for a list of strings; `precision` as in `embed_audio`."
     texts = [texts] if isinstance(texts, str) else list(texts)
     was_training, out = self.training, []
     self.eval()
     try:
         for i in range(0, len(texts), batch_size):
             tok = {k: v.to(self.device) for k, v in self.tokenize(texts[i:i + batch_size]).items()}
-            out.append(F.normalize(self.encode_text(**tok).float(), dim=-1).cpu())
+            with _precision(self, precision, "embed_text"):
+                emb = self.encode_text(**tok)
+            out.append(F.normalize(emb.float(), dim=-1).cpu())
     finally: self.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
 

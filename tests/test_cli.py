@@ -80,6 +80,10 @@ def test_embed_npy_and_parquet(saved, tmp_path):
     import pandas as pd
     df = pd.read_parquet(tmp_path / "t.parquet")
     assert list(df["name"]) == ["a bell", "a siren"] and len(df["embedding"][0]) == 256
+    main(["embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "b.npy"), "--precision", "bf16", *files])
+    b = np.load(tmp_path / "b.npy")
+    np.testing.assert_allclose(b, CLAP.from_pretrained(d / "model").embed_audio(files, precision="bf16").numpy(), atol=1e-6)
+    assert (b * e).sum(-1).min() > 0.99                           # unit rows: the cosine to the fp32 embeddings
 
 
 def test_eval_on_an_audiofolder(saved, tmp_path):

@@ -41,6 +41,24 @@ def test_embedding_independent_of_batch_order_and_call(model):
     torch.testing.assert_close(t1, t2, atol=1e-5, rtol=0)
 
 
+def test_bf16_precision_close_to_fp32_and_cached_apart(model):
+    clips = _clips(model.sample_rate, seed=3)
+    caps = ["a bell rings twice", "rain falling on a roof"]
+    model.clear_text_cache()
+    t_bf = model.embed_text(caps, precision="bf16")             # first call fills the frozen tower's cache in bf16
+    t32 = model.embed_text(caps)
+    a32, a_bf = model.embed_audio(clips), model.embed_audio(clips, precision="bf16")
+    assert a_bf.dtype == torch.float32 and a_bf.shape == a32.shape
+    assert torch.nn.functional.cosine_similarity(a_bf, a32, dim=-1).min() > 0.99
+    assert torch.nn.functional.cosine_similarity(t_bf, t32, dim=-1).min() > 0.99
+    assert not torch.equal(a_bf, a32)                           # bf16 really ran: its rounding shows
+    model.clear_text_cache()
+    assert torch.equal(model.embed_text(caps), t32)             # the fp32 answer did not come from the bf16 cache entries
+    assert torch.equal(model.embed_audio(clips, precision="bf16"), a_bf)   # deterministic across calls
+    with pytest.raises(ValueError, match="precision='fp16'.*fp32"):
+        model.embed_audio(clips, precision="fp16")
+
+
 def test_embed_audio_restores_training_mode(model):
     model.train()
     model.embed_audio(_clips(model.sample_rate)[:1])
