@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from . import __version__
 from .audio import FRONTENDS, crop_or_pad, load_audio
-from .losses import clap_loss
+from .losses import clap_loss, upcast
 from .text import max_tokens, last_token_positions
 from .train import PairDataset
 
@@ -125,22 +125,22 @@ def composed_loss_terms(model, wave: torch.Tensor, input_ids: torch.Tensor, atte
     "Eq. (18)'s terms for labeled clips `wave` (batch, samples) with captions and unlabeled clips `unlabeled` (batch, samples); `model.a2t` from `add_a2t`."
     a2t = getattr(model, "a2t", None)
     if a2t is None: raise ValueError("composed_loss_terms: the model has no a2t module; call add_a2t(model) first")
-    te, scale = model.text_encoder, model.logit_scale.float()
+    te, scale = model.text_encoder, upcast(model.logit_scale)
     # eq. (5): labeled pairs
     a = model.encode_audio(wave)
     t = model.encode_text(input_ids, attention_mask)
-    l_infonce = clap_loss(a.float(), t.float(), scale)
+    l_infonce = clap_loss(upcast(a), upcast(t), scale)
     # eqs. (6)-(10): unlabeled audio vs "this sound is <a2t>"; trains a2t only
     with torch.no_grad(): z_u = model.encode_audio(unlabeled)                  # eq. (6), a fixed target
     token = a2t(z_u)                                                           # eq. (7), (batch, token_dim)
     pseudo = pseudo_text_inputs(te, token.to(te.get_input_embeddings().weight.dtype), prompt, detach_table=True)  # eq. (8)
     z_hat = frozen_call(model.text_projection, frozen_call(te, **pseudo))      # eq. (9), through frozen weights
-    l_a2t = clap_loss(z_u.float(), z_hat.float(), scale.detach())              # eq. (10)
+    l_a2t = clap_loss(upcast(z_u), upcast(z_hat), scale.detach())              # eq. (10)
     # eqs. (11)-(17): the mixture vs the caption followed by the (detached) pseudo token
     a_c = model.encode_audio(compose_audio(wave, unlabeled))                   # eqs. (11)-(12)
     composed = compose_text_inputs(te, input_ids, attention_mask, token.detach().to(pseudo["inputs_embeds"].dtype))  # eq. (15)
     t_c = model.encode_text(**composed)                                        # eq. (16)
-    l_composed = clap_loss(a_c.float(), t_c.float(), scale)                    # eq. (17)
+    l_composed = clap_loss(upcast(a_c), upcast(t_c), scale)                    # eq. (17)
     return {"loss": l_infonce + l_a2t + l_composed,                            # eq. (18)
             "infonce": l_infonce, "a2t": l_a2t, "composed": l_composed, "token": token}
 
@@ -209,13 +209,13 @@ def composed_loss(model, batch: dict) -> torch.Tensor:
 def concatenate_loss(model, batch: dict) -> torch.Tensor:
     "`train`'s `loss_fn` for the all-labels reference: InfoNCE on both labeled batches plus the mixture vs the two captions concatenated."
     if "partner_caption" not in batch: raise ValueError("concatenate_loss: the batch has no partner_caption (MixPairs(partner_text_column=...))")
-    scale, dev = model.logit_scale.float(), batch["wave"].device
+    scale, dev = upcast(model.logit_scale), batch["wave"].device
     loss = 0.0
     for wave, caps in ((batch["wave"], batch["caption"]), (batch["partner"], batch["partner_caption"]),
                        (compose_audio(batch["wave"], batch["partner"]),
                         [f"{c} {p}" for c, p in zip(batch["caption"], batch["partner_caption"])])):
         a, t = model.encode_audio(wave), model.encode_text(**_tokens(model, caps, dev))
-        loss = loss + clap_loss(a.float(), t.float(), scale)
+        loss = loss + clap_loss(upcast(a), upcast(t), scale)
     return loss
 
 # %% ../nbs/11_composed.ipynb #a14ef6ec

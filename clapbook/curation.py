@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .audio import FRONTENDS, audio_to_bytes
 from .model import CLAP, CLAP_PRESETS, prepare_audio
-from .losses import soft_clap_loss
+from .losses import soft_clap_loss, upcast
 from .train import TrainConfig, train
 from .evaluate import DEFAULT_TEMPLATE, class_text_embeddings, evaluate_zero_shot
 
@@ -299,7 +299,7 @@ def soft_label_loss_fn(beta: float = 0.3, teacher_scale: float = 1 / 0.07):
     def loss_fn(model, batch):
         tok = {k: v.to(batch["wave"].device) for k, v in model.tokenize(batch["caption"]).items()}
         a, t, scale = model(batch["wave"], **tok)
-        return soft_clap_loss(a.float(), t.float(), scale.float(), batch["teacher_audio"], batch["teacher_text"],
+        return soft_clap_loss(upcast(a), upcast(t), upcast(scale), batch["teacher_audio"], batch["teacher_text"],
                               beta=beta, teacher_scale=teacher_scale)
     return loss_fn
 

@@ -146,14 +146,21 @@ def proof_batches(n: int = 16, seed: int = 0) -> dict:
 def _grads(model) -> dict:
     return {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
 
-def equivalence_check(n: int = 16, local_losses=(False, True)) -> dict:
-    "On every rank: each loss and its gradients for one process with all `n` pairs and for the ranks with `n / W` each (DDP + `global_batch`)."
+def _to_dtype(batch, dtype):
+    "A batch with its floating-point tensors in `dtype` (lists of strings and masks as they are)."
+    if isinstance(batch, torch.Tensor): return batch.to(dtype) if batch.is_floating_point() else batch
+    if isinstance(batch, (tuple, list)): return type(batch)(_to_dtype(b, dtype) for b in batch)
+    if isinstance(batch, dict): return {k: _to_dtype(v, dtype) for k, v in batch.items()}
+    return batch
+
+def equivalence_check(n: int = 16, local_losses=(False, True), dtype: torch.dtype = torch.float32) -> dict:
+    "On every rank: each loss and its gradients for one process with all `n` pairs and for the ranks with `n / W` each (DDP + `global_batch`), model and data in `dtype`."
     from clapbook.composed import add_a2t
     rank, world = rank_and_world()
-    base, out = proof_model(), {}
+    base, out = proof_model().to(dtype), {}
     for name, (loss_fn, batch, needs_a2t) in proof_batches(n).items():
-        model = copy.deepcopy(base)
-        if needs_a2t: add_a2t(model, dropout=0.0, seed=0)
+        model, batch = copy.deepcopy(base), _to_dtype(batch, dtype)
+        if needs_a2t: add_a2t(model, dropout=0.0, seed=0); model.to(dtype)
         ref = copy.deepcopy(model).train()
         ref_loss = loss_fn(ref, batch); ref_loss.backward()               # one process, batch n (no process group used)
         ref_grads = _grads(ref)
@@ -273,7 +280,8 @@ def proof(out_dir, one_rank_stopped=None) -> dict:
     "Every check of this chapter on the running ranks; rank 0 writes `proof.json` and `weights.pt` to `out_dir`."
     out_dir = Path(out_dir); rank, world = rank_and_world()
     t0 = time.perf_counter()
-    res = {"world_size": world, "gather": gather_demo(), "losses": equivalence_check(), "curation": curation_check()}
+    res = {"world_size": world, "gather": gather_demo(), "losses": equivalence_check(), "curation": curation_check(),
+           "losses_float64": equivalence_check(local_losses=(False,), dtype=torch.float64)}   # the same code in float64 (section 5)
     t1 = time.perf_counter()
     full = short_run(out_dir / "ranks-full", batch_size=16 // world)          # 6 steps on `world` ranks, 16 / world pairs each
     stopped = short_run(out_dir / "ranks-stopped", batch_size=16 // world, stop_at_step=3)   # killed at step 3

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['global_batch_active', 'similarity_logits', 'clap_loss', 'contrastive_accuracy', 'temporal_loss', 'soft_targets',
-           'soft_clap_loss', 'global_batch', 'gather_rows', 'global_any']
+__all__ = ['global_batch_active', 'upcast', 'similarity_logits', 'clap_loss', 'contrastive_accuracy', 'temporal_loss',
+           'soft_targets', 'soft_clap_loss', 'global_batch', 'gather_rows', 'global_any']
 
 # %% ../nbs/06_losses.ipynb #8132acc2
 _GLOBAL_BATCH = {"on": False, "local_loss": False}    # switched by `global_batch()` (last section: many ranks)
@@ -31,6 +31,10 @@ def global_batch_active() -> bool:
     return _GLOBAL_BATCH["on"] and _world_size() > 1
 
 # %% ../nbs/06_losses.ipynb #9c5e818d
+def upcast(x: Tensor) -> Tensor:
+    "`x` in float32 for a loss (bf16 / fp16 embeddings of mixed precision are widened); float64 stays float64."
+    return x if x.dtype == torch.float64 else x.float()
+
 def _check_embeddings(audio_emb, text_emb, fn: str, same_n: bool = True, names=("audio_emb", "text_emb")):
     "Raise a clear error unless `audio_emb` and `text_emb` are 2-D tensors with the same width (and length when `same_n`)."
     for name, x in zip(names, (audio_emb, text_emb)):
@@ -116,7 +120,7 @@ def soft_targets(teacher_emb: Tensor, beta: float = 0.3, teacher_scale: float = 
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta <= 1:
         raise ValueError(f"soft_targets: beta must be a number in [0, 1] (the weight of the soft label), got {beta!r}")
     scale = _as_logit_scale(teacher_scale, "soft_targets")
-    e = F.normalize(teacher_emb.detach().float(), dim=-1)
+    e = F.normalize(upcast(teacher_emb.detach()), dim=-1)
     c = e @ e.T                                                   # C~ = e e^T, eq. (2), (N, N)
     soft = torch.softmax(scale * c, dim=-1)                       # each row a distribution (clapbook's departure)
     eye = torch.eye(len(e), device=e.device)                      # y_i, one-hot rows

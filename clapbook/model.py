@@ -197,14 +197,15 @@ def frozen_text_features(self: CLAP, input_ids: torch.Tensor, attention_mask: to
     "Pooled features of the frozen text tower for a batch, each distinct token sequence computed once."
     cache = self.__dict__.setdefault("_text_cache", {})
     mask = attention_mask.bool().cpu()
-    dev = input_ids.device.type                          # features made under bf16 autocast are cached apart from fp32 ones
-    mode = str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else "fp32"
+    dev = input_ids.device.type                          # features made under bf16 autocast (or in float64) are cached apart
+    mode = str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else str(self.logit_scale.dtype)
     keys = [(mode,) + tuple(ids[m].tolist()) for ids, m in zip(input_ids.cpu(), mask)]
     todo = [i for i, k in enumerate(keys) if k not in cache]
     fresh = {}
     if todo:
         with torch.no_grad():
-            out = self.text_encoder(input_ids=input_ids[todo], attention_mask=attention_mask[todo]).float().cpu()
+            out = self.text_encoder(input_ids=input_ids[todo], attention_mask=attention_mask[todo]).cpu()
+            out = out if out.dtype == torch.float64 else out.float()     # bf16 autocast output widened; a float64 model stays so
         for i, row in zip(todo, out):
             fresh[keys[i]] = row
             if len(cache) < TEXT_CACHE_SIZE: cache[keys[i]] = row

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from .audio import crop_or_pad, load_audio
 from .sounds import SCENE_PHRASES, SCENE_TEMPLATES, SOUNDWORLD_CLASSES, active_span, soundworld_clip
-from .losses import clap_loss, global_any, temporal_loss
+from .losses import clap_loss, global_any, temporal_loss, upcast
 from .evaluate import evaluate_t_classify
 
 # %% auto #0
@@ -305,14 +305,14 @@ def tclap_loss_fn(lam: float = 0.5):
         wave, has_neg = batch["wave"], batch["has_negative"]
         tok = {k: v.to(wave.device) for k, v in model.tokenize(batch["caption"]).items()}
         a, t, scale = model(wave, **tok)                                             # unit rows, (B, d)
-        loss = clap_loss(a.float(), t.float(), scale.float())                        # L_c over the whole batch
+        loss = clap_loss(upcast(a), upcast(t), upcast(scale))                        # L_c over the whole batch
         if lam and global_any(has_neg):                                              # on many ranks: if any rank has a triplet
             negs = [c for c, h in zip(batch["negative_caption"], has_neg.tolist()) if h]
             if negs:
                 ntok = {k: v.to(wave.device) for k, v in model.tokenize(negs).items()}
                 t_neg = F.normalize(model.encode_text(**ntok), dim=-1)               # E^t-bar, (n_triplets, d)
             else: t_neg = a[:0] * 0.0                                                # none on this rank: an empty block (ch. 17)
-            loss = loss + lam * temporal_loss(a[has_neg].float(), t[has_neg].float(), t_neg.float(), scale.float())  # eq. (2)
+            loss = loss + lam * temporal_loss(upcast(a[has_neg]), upcast(t[has_neg]), upcast(t_neg), upcast(scale))  # eq. (2)
         return loss
     return loss_fn
 

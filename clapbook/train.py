@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .audio import FRONTENDS, crop_or_pad, load_audio
 from .model import CLAP
-from .losses import clap_loss, global_batch
+from .losses import clap_loss, global_batch, upcast
 
 # %% auto #0
 __all__ = ['PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig', 'pick_device', 'amp_dtype', 'rng_state',
@@ -204,7 +204,7 @@ def clap_pair_loss(model: CLAP, batch) -> torch.Tensor:
     waves, caps = batch
     tok = {k: v.to(waves.device) for k, v in model.tokenize(caps).items()}
     a, t, scale = model(waves, **tok)
-    return clap_loss(a.float(), t.float(), scale.float())
+    return clap_loss(upcast(a), upcast(t), upcast(scale))
 
 def rank_and_world() -> tuple[int, int]:
     "(rank, world size) of the running `torch.distributed` process group; (0, 1) without one."

@@ -34,7 +34,8 @@ def ranks():
 
 
 def _all_checks():
-    return {"gather": gather_demo(), "curation": curation_check(), "losses": equivalence_check(16, (False, True))}
+    return {"gather": gather_demo(), "curation": curation_check(), "losses": equivalence_check(16, (False, True)),
+            "losses_float64": equivalence_check(16, (False,), dtype=torch.float64)}
 
 
 def test_plain_all_gather_has_no_gradient_and_gather_rows_does(ranks):
@@ -51,8 +52,18 @@ def test_every_loss_matches_one_process(ranks):
         for k, v in r["losses"].items():
             assert v["loss_diff"] < 1e-5, (k, v)
             assert not v["mismatched_tensors"], (k, v)
-            bar = 2e-3 if k.startswith("temporal") else 1e-4      # float32 sums in another order (chapter 17, section 5)
-            assert v["grad_diff"] < bar * v["grad_max"], (k, v)
+            # float32: rounding decides which time frame of a near-tie gets CNN14's max-over-time gradient (chapter 17,
+            # section 5), up to ~2% of the largest gradient on some CPUs; a lost or doubled gradient would be ~100%
+            assert v["grad_diff"] < 5e-2 * v["grad_max"], (k, v)
+
+
+def test_every_loss_matches_one_process_exactly_in_float64(ranks):
+    "The same code in float64: what is left of the float32 gaps above is rounding, not a different computation."
+    assert set(ranks[0]["losses_float64"]) == {"clap", "soft-label", "temporal", "composed"}
+    for r in ranks:
+        for k, v in r["losses_float64"].items():
+            assert v["loss_diff"] < 1e-12 and not v["mismatched_tensors"], (k, v)
+            assert v["grad_diff"] < 1e-12 * v["grad_max"], (k, v)
 
 
 def test_sharded_curation_matches_one_process(ranks):
