@@ -31,8 +31,8 @@ from .evaluate import evaluate_t_classify
 __all__ = ['TEMPORAL_CONNECTORS', 'ORDER_CONNECTORS', 'LLM_PROMPT', 'RUN_SIZES', 'STAGES', 'METRICS', 'order_caption', 'Event',
            'event_bank', 'place_events', 'temporal_example', 'temporal_set', 'event_phrases', 'reverse_order_caption',
            'content_words', 'is_valid_negative', 'parse_llm_answer', 'LLMRewriter', 'negative_captions', 'TemporalMix',
-           'collate_temporal', 'tclap_loss_fn', 'evaluate_temporal', 'order_probe', 'temporal_presets', 'results_table',
-           'reproduce_temporal', 'merge_temporal_results']
+           'collate_temporal', 'tclap_loss_fn', 'evaluate_temporal', 'reversal_similarity', 'order_probe',
+           'temporal_presets', 'results_table', 'reproduce_temporal', 'merge_temporal_results']
 
 # %% ../nbs/09_temporal.ipynb #e2abc61d
 TEMPORAL_CONNECTORS = {2: ["followed by", "and then", "after", "before", "then"],
@@ -324,6 +324,14 @@ def evaluate_temporal(model, examples: list[dict], batch_size: int = 32) -> dict
                                [x["negative_caption"] for x in examples], [x["negative_audio"] for x in examples],
                                sample_rate=examples[0]["sample_rate"], batch_size=batch_size)
 
+def reversal_similarity(model, examples: list[dict], batch_size: int = 32) -> float:
+    "Mean cosine between the embedding of each example's clip and of its reversed clip: 1 means the audio encoder cannot tell the orders apart."
+    if not examples: raise ValueError("reversal_similarity: no examples")
+    sr = examples[0]["sample_rate"]
+    a = model.embed_audio([x["audio"] for x in examples], batch_size=batch_size, sample_rate=sr)
+    b = model.embed_audio([x["negative_audio"] for x in examples], batch_size=batch_size, sample_rate=sr)
+    return float((F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1).mean())
+
 # %% ../nbs/09_temporal.ipynb #9298bb4c
 def order_probe(model, a_label: str, b_label: str, connector: str = "followed by", seed: int = 0) -> dict:
     "Synthesise 'A then B' and 'B then A' from SoundWorld and ask `model` which caption fits which clip: waveforms, captions, 2x2 similarity, verdict."
@@ -367,15 +375,16 @@ def temporal_presets() -> dict:
 
 STAGES = ("CLAP (baseline)", "fine-tuned, L_c only", "T-CLAP, L_c + λ L_t")
 METRICS = {"t_classify_t2a": "T-Classify T2A", "t_classify_a2t": "T-Classify A2T", "r1_t2a": "R@1 text->audio",
-           "r1_a2t": "R@1 audio->text", "zero_shot": "zero-shot acc."}
+           "r1_a2t": "R@1 audio->text", "zero_shot": "zero-shot acc.", "reversal_cos": "cos(clip, reversed) x100"}
 
 def _evaluate_all(model, corpus_test, test_set) -> dict:
-    "T-Classify, retrieval R@1 both ways and zero-shot accuracy, in percent."
+    "T-Classify, retrieval R@1 both ways, zero-shot accuracy (percent) and 100 x the clip-to-reversed-clip cosine."
     from clapbook.evaluate import evaluate_retrieval, evaluate_zero_shot
     tc, ret = evaluate_temporal(model, test_set), evaluate_retrieval(model, corpus_test)
     return {"t_classify_t2a": tc["text_to_audio"], "t_classify_a2t": tc["audio_to_text"],
             "r1_t2a": 100 * ret["text_to_audio/R@1"], "r1_a2t": 100 * ret["audio_to_text/R@1"],
-            "zero_shot": 100 * evaluate_zero_shot(model, corpus_test)["accuracy"]}
+            "zero_shot": 100 * evaluate_zero_shot(model, corpus_test)["accuracy"],
+            "reversal_cos": 100 * reversal_similarity(model, test_set)}
 
 def results_table(summary: dict) -> str:
     "A markdown table (mean ± std over seeds, percent) from `reproduce_temporal`'s summary."
@@ -459,7 +468,7 @@ def _write_results(out_dir, runs: list[dict], n_planned: int, wall: float, comma
           f"device {machine['device']}, torch {machine['torch']}, clapbook {machine['clapbook']}  \n"
           f"Size {settings['size']!r}: {settings['sizes']}; lambda = {settings['lam']}, {settings['pairs_per_triplet']} pairs per "
           f"temporal triplet, lr {settings['lr']} (fine-tuning: half); seeds {settings['seeds']}. "
-          f"All numbers in percent, mean ± sample std over the seeds that ran.\n\n" + results_table(summary) + "\n")
+          f"All numbers in percent (the last column: 100 x the mean cosine between a clip's embedding and its reversed twin's; 100 = the audio side cannot tell the two orders apart), mean ± sample std over the seeds that ran.\n\n" + results_table(summary) + "\n")
     (folder / "temporal.md").write_text(md)
     return out
 

@@ -2,15 +2,15 @@
 (L_c + 0.5 L_t on temporal triplets mixed in at 1:4), for CNN14 ("tiny") and HTS-AT ("htsat-minilm": the same frozen MiniLM text tower)
 audio encoders, several seeds; T-Classify, retrieval R@1 and zero-shot accuracy.
 
-    OMP_NUM_THREADS=1 python experiments/temporal.py                 # 2-core CPU, tiny size, seeds 0 1 2
+    OMP_NUM_THREADS=2 python experiments/temporal.py                 # 2-core CPU, tiny size, seeds 0 1 2
+                                                                     # (what wrote experiments/results/temporal.md)
     python experiments/temporal.py --size full --device cuda         # a GPU
 
-Parts side by side, then merged (what produced experiments/results/temporal.md; its header lists
-the parts that went in):
+Parts can also run side by side and be merged (the header of the merged table lists the parts):
 
     OMP_NUM_THREADS=1 python experiments/temporal.py --presets tiny --out /tmp/t-cnn14 &
-    for s in 0 1 2; do OMP_NUM_THREADS=1 python experiments/temporal.py --presets htsat-minilm --seeds $s --out /tmp/t-htsat-s$s & done
-    wait; python experiments/temporal.py --merge /tmp/t-cnn14 /tmp/t-htsat-s0 /tmp/t-htsat-s1 /tmp/t-htsat-s2
+    OMP_NUM_THREADS=1 python experiments/temporal.py --presets htsat-minilm --out /tmp/t-htsat &
+    wait; python experiments/temporal.py --merge /tmp/t-cnn14 /tmp/t-htsat
 
 Writes <out>/temporal.json and <out>/temporal.md (see chapter 09, `clapbook.temporal.reproduce_temporal`).
 """

@@ -9,7 +9,8 @@ from clapbook.evaluate import t_classify
 from clapbook.losses import clap_loss, temporal_loss
 from clapbook.temporal import (Event, LLMRewriter, TEMPORAL_CONNECTORS, TemporalMix, collate_temporal, event_bank,
                                event_phrases, is_valid_negative, negative_captions, order_caption, parse_llm_answer,
-                               place_events, reverse_order_caption, tclap_loss_fn, temporal_example, temporal_set)
+                               place_events, reversal_similarity, reverse_order_caption, tclap_loss_fn, temporal_example,
+                               temporal_set)
 
 SR = 16000
 
@@ -230,3 +231,19 @@ def test_tclap_loss_fn_is_lc_plus_half_lt():
         m = batch["has_negative"]
         assert tclap_loss_fn(0.5)(model, batch).item() == pytest.approx((clap_loss(a, t, s) + 0.5 * temporal_loss(a[m], t[m], tn, s)).item(), rel=1e-4)
         assert tclap_loss_fn(0.0)(model, batch).item() == pytest.approx(clap_loss(a, t, s).item(), rel=1e-4)
+
+
+class _Embedder:
+    "A stand-in audio side with a known answer: the embedding is the clip's first 4 samples."
+    def embed_audio(self, audio, batch_size=32, sample_rate=None):
+        return torch.tensor(np.stack([np.asarray(x)[:4] for x in audio]), dtype=torch.float32)
+
+
+def test_reversal_similarity_is_the_mean_cosine_of_clip_and_reversed_clip():
+    ex = [{"audio": np.array([1, 0, 0, 0, 9], np.float32), "negative_audio": np.array([0, 1, 0, 0, 9], np.float32), "sample_rate": SR},
+          {"audio": np.array([1, 1, 0, 0], np.float32), "negative_audio": np.array([1, 1, 0, 0], np.float32), "sample_rate": SR}]
+    assert reversal_similarity(_Embedder(), ex) == pytest.approx((0.0 + 1.0) / 2)      # orthogonal, then identical
+    ex[0]["negative_audio"] = -ex[0]["audio"]
+    assert reversal_similarity(_Embedder(), ex) == pytest.approx((-1.0 + 1.0) / 2, abs=1e-6)
+    with pytest.raises(ValueError, match="no examples"):
+        reversal_similarity(_Embedder(), [])
