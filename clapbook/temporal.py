@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from .audio import crop_or_pad, load_audio
 from .sounds import SCENE_PHRASES, SCENE_TEMPLATES, SOUNDWORLD_CLASSES, active_span, soundworld_clip
 from .losses import clap_loss, global_any, temporal_loss, upcast
-from .evaluate import evaluate_t_classify
+from .evaluate import t_classify
 
 # %% auto #0
 __all__ = ['TEMPORAL_CONNECTORS', 'ORDER_CONNECTORS', 'LLM_PROMPT', 'RUN_SIZES', 'STAGES', 'METRICS', 'order_caption', 'Event',
@@ -317,20 +317,26 @@ def tclap_loss_fn(lam: float = 0.5):
     return loss_fn
 
 # %% ../nbs/09_temporal.ipynb #23e61030
+def _embed_clip_pairs(model, examples: list[dict], batch_size: int, fn: str):
+    "The embeddings of the examples' clips and of their reversed clips, `(n, d)` each."
+    if not examples: raise ValueError(f"{fn}: no examples")
+    sr = examples[0]["sample_rate"]
+    embed = lambda key: model.embed_audio([x[key] for x in examples], batch_size=batch_size, sample_rate=sr)
+    return embed("audio"), embed("negative_audio")
+
+def _mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1).mean())
+
 def evaluate_temporal(model, examples: list[dict], batch_size: int = 32) -> dict:
-    "T-Classify (paper 3, section 3.3) of `model` on temporal examples: their clips, reversed clips and both captions."
-    if not examples: raise ValueError("evaluate_temporal: no examples")
-    return evaluate_t_classify(model, [x["audio"] for x in examples], [x["caption"] for x in examples],
-                               [x["negative_caption"] for x in examples], [x["negative_audio"] for x in examples],
-                               sample_rate=examples[0]["sample_rate"], batch_size=batch_size)
+    "T-Classify (paper 3, section 3.3) of `model` on temporal examples, and `reversal_cosine` (see `reversal_similarity`), from one embedding of each clip."
+    a, na = _embed_clip_pairs(model, examples, batch_size, "evaluate_temporal")
+    t = model.embed_text([x["caption"] for x in examples], batch_size=batch_size)
+    nt = model.embed_text([x["negative_caption"] for x in examples], batch_size=batch_size)
+    return {**t_classify(a, t, nt, na), "reversal_cosine": _mean_cosine(a, na)}
 
 def reversal_similarity(model, examples: list[dict], batch_size: int = 32) -> float:
     "Mean cosine between the embedding of each example's clip and of its reversed clip: 1 means the audio encoder cannot tell the orders apart."
-    if not examples: raise ValueError("reversal_similarity: no examples")
-    sr = examples[0]["sample_rate"]
-    a = model.embed_audio([x["audio"] for x in examples], batch_size=batch_size, sample_rate=sr)
-    b = model.embed_audio([x["negative_audio"] for x in examples], batch_size=batch_size, sample_rate=sr)
-    return float((F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1).mean())
+    return _mean_cosine(*_embed_clip_pairs(model, examples, batch_size, "reversal_similarity"))
 
 # %% ../nbs/09_temporal.ipynb #9298bb4c
 def order_probe(model, a_label: str, b_label: str, connector: str = "followed by", seed: int = 0) -> dict:
@@ -384,7 +390,7 @@ def _evaluate_all(model, corpus_test, test_set) -> dict:
     return {"t_classify_t2a": tc["text_to_audio"], "t_classify_a2t": tc["audio_to_text"],
             "r1_t2a": 100 * ret["text_to_audio/R@1"], "r1_a2t": 100 * ret["audio_to_text/R@1"],
             "zero_shot": 100 * evaluate_zero_shot(model, corpus_test)["accuracy"],
-            "reversal_cos": 100 * reversal_similarity(model, test_set)}
+            "reversal_cos": 100 * tc["reversal_cosine"]}
 
 def results_table(summary: dict) -> str:
     "A markdown table (mean ± std over seeds, percent) from `reproduce_temporal`'s summary."
