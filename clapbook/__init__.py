@@ -5,7 +5,6 @@ Modules:
 - `clapbook.audio_encoders`: The audio tower $f_a$ of CLAP: two published architectures, built from scratch with the parameter names of the published checkpoints.
 - `clapbook.benchmark`: Paper 1 in miniature: a dozen zero-shot tasks built from the embedded corpora (sound events, instruments, drums, pitch, loudness, counting, multi-label scenes, retrieval both ways, temporal order), one call that runs them all and returns the table and the Zero-Shot score.
 - `clapbook.captioning`: Paper 1, Fig. 1 and section 2.3: "a test audio is passed to the pretrained audio encoder, then to a mapper network, and then to GPT2 to generate a description. At training time, only the weights of the mapper network are learned with a captioning loss (Eq.5) and the training split."
-- `clapbook.cli`: Everything the book builds, from a terminal: make the data, train, evaluate, embed, classify zero-shot, and the one-command quickstart.
 - `clapbook.composed`: Paper 4: unlabeled audio becomes a pseudo text token (the a2t module), is composed with a labeled caption, and is paired with the mixed audio for contrastive learning.
 - `clapbook.curation`: Paper 2: a teacher CLAP pairs in-the-wild audio with captions it has never seen together (domain-unspecific, domain-specific, augmented domain-specific curation), and a student trained on those pairs with soft labels and replay beats the teacher.
 - `clapbook.model`: A front end, an audio encoder, a text encoder, two projections into one joint space and a learnable temperature.

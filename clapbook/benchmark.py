@@ -250,7 +250,7 @@ def task_from(source, name: str | None = None, label_column: str = "label", labe
     from datasets import Audio
     from pathlib import Path
     if isinstance(source, (str, os.PathLike)) and Path(source).expanduser().exists():
-        from clapbook.sounds import load_clips
+        from clapbook.data import load_clips
         parts = load_clips(source, text_column=label_column, **load_kwargs)          # the label column is read as text
         if split is not None and split not in parts:
             if len(parts) == 1: split = next(iter(parts))

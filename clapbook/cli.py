@@ -1,5 +1,4 @@
-"""Everything the book builds, from a terminal: make the data, train, evaluate, embed,
-classify zero-shot, and the one-command quickstart.
+"""Everything the book builds, from a terminal: make the data, train, evaluate, embed, classify zero-shot, run the quickstart and reproduce the experiments.
 
 Docs: https://clapbook.github.io/clapbook/nbs/cli.html.md"""
 
@@ -10,195 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shlex
 import sys
-import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import __version__
+from .quickstart import QUICKSTART_CORPORA, format_table, plot_history, quickstart, quickstart_rows, write_report
 
 # %% auto #0
-__all__ = ['QUICKSTART_CORPORA', 'PROMPT_SETS', 'REPRODUCTIONS', 'plot_history', 'write_report', 'default_workers', 'corpus',
-           'prompt_accuracies', 'choose_prompts', 'quickstart_rows', 'quickstart', 'format_table', 'cmd_data',
-           'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot', 'voila_command', 'cmd_demo',
-           'cmd_reproduce', 'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'main']
-
-# %% ../nbs/90_cli.ipynb #0c2d0d73
-def plot_history(history: list[dict]):
-    "Training loss (and validation score, if any) against the step, as a plotly figure."
-    import plotly.graph_objects as go
-    tr = [r for r in history if r.get("kind") == "train"]
-    va = [r for r in history if r.get("kind") == "valid"]
-    fig = go.Figure()
-    fig.add_scatter(x=[r["step"] for r in tr], y=[r["loss"] for r in tr], name="training loss", mode="lines")
-    if va:
-        fig.add_scatter(x=[r["step"] for r in va], y=[r["zero_shot"] for r in va], name="validation zero-shot accuracy",
-                        mode="lines+markers", yaxis="y2")
-        fig.update_layout(yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1]))
-    fig.update_layout(title="Training", xaxis_title="optimiser step", yaxis_title="loss", height=380)
-    return fig
-
-def write_report(path, title: str, figures: list, tables: dict | None = None) -> Path:
-    "Write a self-contained HTML report with `figures` (plotly) and `tables` ({caption: list of dict rows})."
-    import html
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto} table{border-collapse:collapse}"
-             " td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
-    for caption, rows in (tables or {}).items():
-        if not rows: continue
-        cols = list(rows[0])
-        parts.append(f"<h2>{html.escape(caption)}</h2><table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>")
-        for r in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(f'{r[c]:.4f}' if isinstance(r[c], float) else str(r[c]))}</td>" for c in cols) + "</tr>")
-        parts.append("</table>")
-    for i, fig in enumerate(figures):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-    parts.append("</body></html>")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(parts)); os.replace(tmp, path)
-    return path
-
-# %% ../nbs/90_cli.ipynb #6fe29c3d
-QUICKSTART_CORPORA = ("soundworld", "instruments")
-
-def default_workers() -> int:
-    "Processes for data generation: one per core, at most 8."
-    return max(1, min(os.cpu_count() or 1, 8))
-
-def corpus(name: str, data_dir=None, n: int = 1024, seed: int = 0, workers: int | None = None):
-    "The embedded corpus `name` as a DatasetDict, read from `data_dir/name-nN-seedS` if written there before, else generated in `workers` processes (and written)."
-    from clapbook import sounds
-    folder = Path(data_dir) / f"{name}-n{n}-seed{seed}" if data_dir is not None else None
-    if folder is not None and (folder / "train" / "metadata.csv").exists():
-        return sounds.load_clips(folder)
-    ds = getattr(sounds, name)(n=n, seed=seed, workers=workers or default_workers())
-    if folder is not None: sounds.write_audiofolder(ds, folder)
-    return ds
-
-def _pairs(ds):
-    "Only the columns training needs (audio, caption, label), with one audio feature, so corpora can be concatenated."
-    import datasets
-    return ds.select_columns(["audio", "caption", "label"]).cast_column("audio", datasets.Audio(decode=False))
-
-# %% ../nbs/90_cli.ipynb #prm0sel2
-PROMPT_SETS = {   # candidate prompt sets for zero-shot classification; "default" is chapter 8's template
-    "default": ["this is a sound of {label}"],
-    "plain": ["this is a sound of {label}", "the sound of {label}", "a sound of {label}", "a recording of {label}"],
-    "loudness and distance": ["the sound of {label}", "a loud sound of {label}", "a quiet sound of {label}",
-                              "a distant sound of {label}"],
-    "acoustic settings": ["the sound of {label}", "{label} with background noise", "{label} in the wind",
-                          "{label} over light rain"],
-}
-
-def prompt_accuracies(model, dataset, candidates: dict | None = None, label_column: str = "label",
-                      batch_size: int = 64) -> dict[str, float]:
-    "Zero-shot accuracy on `dataset` of each candidate prompt set (name -> templates); the audio is embedded once."
-    from clapbook.evaluate import _dataset_targets, _embed_dataset_audio, accuracy, class_text_embeddings, zero_shot_logits
-    candidates = PROMPT_SETS if candidates is None else candidates
-    if not candidates: raise ValueError("prompt_accuracies: no candidate prompt sets")
-    labels, targets, multi = _dataset_targets(dataset, label_column, None, "prompt_accuracies")
-    if multi: raise ValueError("prompt_accuracies: the label column is multi-label; accuracy needs one label per clip")
-    audio_emb = _embed_dataset_audio(model, dataset, "audio", batch_size, None, "prompt_accuracies")     # (N, d)
-    return {name: float(accuracy(targets, zero_shot_logits(audio_emb, class_text_embeddings(model, labels, tpls))))
-            for name, tpls in candidates.items()}
-
-def choose_prompts(model, valid, candidates: dict | None = None, **kwargs) -> tuple[str, dict[str, float]]:
-    "The candidate prompt set with the best zero-shot accuracy on the validation split `valid` (ties: the earlier), and all scores."
-    scores = prompt_accuracies(model, valid, candidates, **kwargs)
-    return max(scores, key=lambda k: (scores[k], -list(scores).index(k))), scores
-
-
-# %% ../nbs/90_cli.ipynb #99679e38
-def quickstart_rows(metrics: dict) -> list[dict]:
-    "The quickstart's results table: per task, the test accuracy with the prompt set chosen on validation, and with the default."
-    p = metrics["prompts"]
-    return [{"task": k, "zero-shot accuracy": v, "prompt set (chosen on valid)": p[k]["chosen"],
-             "with the default prompt": p[k]["test_accuracy"]["default"], "chance": metrics["chance"][k],
-             "test clips": metrics["test_clips"][k]} for k, v in metrics["zero_shot_accuracy"].items()]
-
-def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: int = 8, batch_size: int = 64,
-               lr: float = 2e-3, device: str = "cpu", data_dir=None, corpora=QUICKSTART_CORPORA, progress: bool = True,
-               preset: str = "tiny", workers: int | None = None) -> dict:
-    "Train the tiny CLAP on the embedded corpora and evaluate it; writes model/, metrics.json, report.html to `out_dir`."
-    import datasets
-    from clapbook.model import CLAP, CLAP_PRESETS
-    from clapbook.train import TrainConfig, train
-    from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval, plot_confusion, plot_similarity, zero_shot_score
-    t0 = time.perf_counter()
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    data = {name: corpus(name, data_dir if data_dir is not None else out / "data", n=n, seed=seed, workers=workers) for name in corpora}
-    stages = {"data": time.perf_counter() - t0}        # wall seconds per stage, in metrics.json
-    train_ds = datasets.concatenate_datasets([_pairs(d["train"]) for d in data.values()]).shuffle(seed=seed).flatten_indices()
-    torch.manual_seed(seed)
-    model = CLAP(CLAP_PRESETS[preset])
-
-    def valid_fn(m):
-        return float(np.mean([evaluate_zero_shot(m, d["valid"])["accuracy"] for d in data.values()]))
-
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, scheduler="cosine", warmup_steps=20,
-                      device=device, seed=seed, progress=progress, log_every=5)
-    t1 = time.perf_counter()
-    state = train(model, train_ds, cfg, valid_fn=valid_fn, out_dir=out / "training")
-    stages["training (with validation)"] = time.perf_counter() - t1; t1 = time.perf_counter()
-    model = CLAP.from_pretrained(out / "training" / "best")
-    model.save_pretrained(out / "model")
-
-    results, prompts, figures = {}, {}, [plot_history(state["history"])]
-    for name, d in data.items():                   # the prompt set is chosen on the validation split, then tested
-        chosen, valid_scores = choose_prompts(model, d["valid"])
-        prompts[name] = {"chosen": chosen, "templates": PROMPT_SETS[chosen], "validation_accuracy": valid_scores,
-                         "test_accuracy": prompt_accuracies(model, d["test"])}
-        r = evaluate_zero_shot(model, d["test"], template=PROMPT_SETS[chosen])
-        results[name] = r
-        figures.append(plot_confusion(r["confusion"], r["labels"], normalize=True, title=f"{name} test: zero-shot confusion"))
-    ret_full = evaluate_retrieval(model, data[corpora[0]]["test"])       # one caption per clip: row i <-> column i
-    k = min(32, len(ret_full["captions"]))
-    figures.insert(1, plot_similarity(ret_full["similarity"][:k, :k], ret_full["text_to_audio_index"][:k],
-                                      title=f"{corpora[0]} test: audio x caption similarity (first {k})"))
-    accs = {k: float(v["accuracy"]) for k, v in results.items()}
-    stages["evaluation"] = time.perf_counter() - t1
-    metrics = {
-        "zero_shot_accuracy": accs,
-        "prompts": prompts,
-        "zero_shot_score": zero_shot_score(accs),
-        "retrieval": {k: float(v) for k, v in ret_full.items() if isinstance(v, (int, float))},
-        "chance": {k: 1 / len(v["labels"]) for k, v in results.items()},
-        "test_clips": {k: len(d["test"]) for k, d in data.items()},
-        "preset": preset, "train_pairs": len(train_ds), "steps": state["step"], "epochs": epochs,
-        "best_validation_zero_shot": state["best_score"],
-        "wall_seconds": time.perf_counter() - t0,
-        "stage_seconds": stages,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "device": device, "torch": torch.__version__, "clapbook": __version__},
-    }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    rows = quickstart_rows(metrics)
-    ret_rows = [{"metric": k, "value": v} for k, v in metrics["retrieval"].items()]
-    write_report(out / "report.html", f"clapbook quickstart ({preset}, seed {seed})", figures,
-                 {"Zero-shot classification (test splits)": rows, f"Retrieval on {corpora[0]} test": ret_rows})
-    return metrics
-
-# %% ../nbs/90_cli.ipynb #a078ff39
-def format_table(rows: list[dict]) -> str:
-    "A plain-text table of `rows` (dicts with the same keys); floats to 3 decimals."
-    if not rows: return ""
-    cols = list(rows[0])
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
-    widths = [max(len(c), *(len(cell(r[c])) for r in rows)) for c in cols]
-    line = lambda vals: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))
-    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line([cell(r[c]) for c in cols]) for r in rows])
+__all__ = ['EXPERIMENTS', 'SIZES', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot',
+           'voila_command', 'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #cbe1d2b0
 def _load_data(source: str, split: str | None, audio_column: str, text_column: str, label_column: str | None = None):
     "A `datasets` split from an audiofolder, a folder of clips + captions, or a Hugging Face dataset name."
-    from clapbook.sounds import load_clips
+    from clapbook.data import load_clips
     ds = load_clips(source, audio_column=audio_column, text_column=text_column)
     if hasattr(ds, "keys"):                       # a DatasetDict: pick the split
         if split is None: split = "train" if "train" in ds else list(ds)[0]
@@ -210,12 +40,14 @@ def _print_json(obj): print(json.dumps(obj, indent=2, default=lambda o: o.tolist
 
 # %% ../nbs/90_cli.ipynb #795cb7c5
 def cmd_data(args):
-    from clapbook.sounds import write_corpus
+    "`clapbook data`: write an embedded corpus as an audio folder."
+    from clapbook.data import default_workers, write_corpus
     path = write_corpus(args.corpus, args.out, n=args.n, seed=args.seed, sample_rate=args.sample_rate, seconds=args.seconds,
                         workers=args.workers or default_workers())
     print(f"wrote {args.corpus} ({args.n} clips, seed {args.seed}) to {path}")
 
 def cmd_quickstart(args):
+    "`clapbook quickstart`: chapter 19's quickstart, then its table printed."
     print(f"clapbook {__version__} quickstart: tiny CLAP on the embedded corpora, device {args.device}, "
           f"{torch.get_num_threads()} threads -> {args.out}")
     m = quickstart(args.out, seed=args.seed, n=args.n, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
@@ -227,6 +59,7 @@ def cmd_quickstart(args):
     print("wall seconds by stage: " + ", ".join(f"{k} {v:.0f}" for k, v in m["stage_seconds"].items()))
 
 def cmd_train(args):
+    "`clapbook train`: train a CLAP on a folder or a Hugging Face dataset (or print the torchrun line)."
     from clapbook.distributed import describe_hardware, init_distributed, torchrun_command
     if args.distributed:                       # print the launch line for this machine (chapter 17) and stop
         print(f"# {describe_hardware()}; --batch-size is per rank")
@@ -261,7 +94,9 @@ def cmd_train(args):
     write_report(Path(args.out) / "report.html", f"clapbook train ({args.preset})", [plot_history(state["history"])])
     print(f"done: {state['step']} steps; best model in {Path(args.out) / 'best'}, last in {Path(args.out) / 'last'}")
 
+# %% ../nbs/90_cli.ipynb #3a8dd6a7
 def cmd_eval(args):
+    "`clapbook eval`: zero-shot accuracy and retrieval metrics of a saved model."
     from clapbook.model import CLAP
     from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval
     model = CLAP.from_pretrained(args.checkpoint, device=args.device)
@@ -281,6 +116,7 @@ def cmd_eval(args):
             if section in out: print(section + ": " + ", ".join(f"{k} {v:.3f}" for k, v in out[section].items()))
 
 def cmd_embed(args):
+    "`clapbook embed`: audio or text embeddings to .npy or .parquet."
     from clapbook.model import CLAP
     model = CLAP.from_pretrained(args.checkpoint, device=args.device)
     if args.texts:
@@ -298,6 +134,7 @@ def cmd_embed(args):
     print(f"wrote {tuple(emb.shape)} embeddings to {out}")
 
 def cmd_zeroshot(args):
+    "`clapbook zeroshot`: classify audio files against labels; a file that does not decode is reported and skipped."
     from clapbook.model import CLAP
     from clapbook.audio import AudioLoadError
     from clapbook.evaluate import zero_shot_classify
@@ -331,6 +168,7 @@ def voila_command(notebook, port: int, ip: str = "127.0.0.1") -> list[str]:
             "--VoilaExecutor.iopub_timeout=120", '--Voila.tornado_settings={"ws_ping_timeout": 600000}']
 
 def cmd_demo(args):
+    "`clapbook demo`: write the demo notebook for a checkpoint and serve it (Voila or JupyterLab)."
     import subprocess, tempfile
     try: from clapbook.widgets import demo_notebook
     except ImportError as e: raise SystemExit(f"error: the demo needs the widgets extra: pip install 'clapbook[widgets]' ({e})")
@@ -347,23 +185,22 @@ def cmd_demo(args):
     raise SystemExit(subprocess.call(cmd))
 
 # %% ../nbs/90_cli.ipynb #1905ce41
-REPRODUCTIONS = {"temporal": ("clapbook.temporal", "reproduce_temporal"),
-                 "curation": ("clapbook.curation", "reproduce_curation"),
-                 "composed": ("clapbook.composed", "reproduce_composed"),
-                 "encoders": ("clapbook.benchmark", "reproduce_encoders"),
-                 "pretraining": ("clapbook.pretraining", "reproduce_pretraining")}
+EXPERIMENTS = ("temporal", "curation", "composed", "encoders", "pretraining")   # clapbook.experiments.<name>
+SIZES = ("test", "tiny", "full")          # test: CI, seconds; tiny: a 2-core CPU; full: a GPU
 
 def cmd_reproduce(args):
+    "`clapbook reproduce NAME`: run `clapbook.experiments.NAME.run`, which writes NAME.json and NAME.md to `--out`."
     import importlib
-    module, fn = REPRODUCTIONS[args.name]
-    run = getattr(importlib.import_module(module), fn)
-    command = "clapbook " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("clapbook") else None
-    result = run(out_dir=args.out, seeds=tuple(args.seeds), size=args.size, device=args.device, steps=args.steps,
-                 progress=not args.quiet, command=command)
-    print(f"wrote {args.out}/{args.name}.json and {args.out}/{args.name}.md")
+    run = importlib.import_module(f"clapbook.experiments.{args.name}").run
+    command = "clapbook " + " ".join(shlex.quote(a) for a in args.argv)
+    result = run(size=args.size, seeds=tuple(args.seeds), out_dir=args.out, device=args.device, command=command,
+                 progress=not args.quiet)
+    out = Path(args.out)
+    print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
     return result
 
 def cmd_curate(args):
+    "`clapbook curate`: pair uncaptioned clips with captions through a teacher CLAP."
     from clapbook.curation import curate
     labels = [l.strip() for l in args.labels.split(",") if l.strip()] if args.labels else None
     pairs = curate(args.teacher, args.audio, args.captions, strategy=args.strategy, threshold=args.threshold,
@@ -372,6 +209,7 @@ def cmd_curate(args):
     print(f"kept {len(pairs)} pairs ({args.strategy}, threshold {args.threshold}); manifest in {args.out}/metadata.csv")
 
 def cmd_caption(args):
+    "`clapbook caption`: describe audio files in words with a trained captioner."
     from clapbook.captioning import load_captioner
     cap = load_captioner(args.checkpoint, device=args.device)
     texts = cap.caption(list(args.files), beam_width=args.beam, max_tokens=args.max_tokens)
@@ -389,13 +227,8 @@ def cmd_convert(args):
     print(f"wrote {out}")
 
 # %% ../nbs/90_cli.ipynb #ae718448
-def build_parser() -> argparse.ArgumentParser:
-    "The `clapbook` argument parser: one subcommand per job."
-    from clapbook.model import CLAP_PRESETS
-    p = argparse.ArgumentParser(prog="clapbook", description="Learn, run and extend CLAP: train, evaluate, embed and classify audio with text.")
-    p.add_argument("--version", action="version", version=f"clapbook {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def _add_run_commands(sub, presets):
+    "The subcommands that make data and train: `data`, `quickstart`, `train`."
     d = sub.add_parser("data", help="write an embedded corpus (soundworld, instruments, scenes) as an audiofolder",
                        description="Generate an embedded corpus and write it as an audiofolder (clips + metadata.csv per split). Same seed, same bytes.")
     d.add_argument("corpus", choices=["soundworld", "instruments", "scenes"])
@@ -415,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--n", type=int, default=4096, help="clips per corpus (default 4096)")
     q.add_argument("--epochs", type=int, default=8)
-    q.add_argument("--preset", default="tiny", choices=[p for p in CLAP_PRESETS if p.startswith("tiny")],
+    q.add_argument("--preset", default="tiny", choices=[p for p in presets if p.startswith("tiny")],
                    help="tiny (frozen MiniLM text) or tiny-gpt2 / tiny-htsat (both towers from scratch)")
     q.add_argument("--device", default="cpu")
     q.add_argument("--workers", type=int, default=None, help="processes generating the corpora (default: one per core, at most 8)")
@@ -431,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--valid-split", default="valid")
     t.add_argument("--audio-column", default="audio"); t.add_argument("--text-column", default="caption")
     t.add_argument("--label-column", default="label")
-    t.add_argument("--preset", default="tiny", choices=list(CLAP_PRESETS), help="model preset (default tiny)")
+    t.add_argument("--preset", default="tiny", choices=list(presets), help="model preset (default tiny)")
     t.add_argument("--text-pretrained", default=None, help="Hugging Face name or folder of a pretrained text encoder")
     t.add_argument("--config", default=None, help='JSON file {"model": {...CLAPConfig}, "train": {...TrainConfig}}')
     t.add_argument("--out", required=True, help="output folder (checkpoints, best/, last/, log.jsonl, report.html)")
@@ -446,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--distributed", action="store_true", help="print the torchrun command that runs this training on every GPU here, and exit")
     t.set_defaults(func=cmd_train)
 
+# %% ../nbs/90_cli.ipynb #d5423a26
+def _add_use_commands(sub, presets):
+    "The subcommands that use a saved model: `eval`, `embed`, `zeroshot`, `demo`."
     e = sub.add_parser("eval", help="zero-shot accuracy and retrieval metrics of a trained model on labelled data",
                        description="Evaluate a saved model: zero-shot accuracy (if the data has labels) and retrieval R@k / mAP@10 (if it has captions).")
     e.add_argument("--checkpoint", required=True, help="a folder written by save_pretrained (e.g. runs/quickstart/model)")
@@ -485,14 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--dry-run", action="store_true", help="write the notebook and print the command, do not serve")
     w.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("reproduce", help="run a paper's miniature reproduction (temporal, curation, composed, encoders, pretraining) and write its table",
-                       description="Chapters 9-11: train the baselines and the method, several seeds, write NAME.json/.md.")
-    r.add_argument("name", choices=list(REPRODUCTIONS))
-    r.add_argument("--out", default="experiments/results"); r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    r.add_argument("--size", default="tiny", help="tiny runs on a 2-core CPU; each chapter lists its larger sizes")
+# %% ../nbs/90_cli.ipynb #39c8d0b4
+def _add_paper_commands(sub):
+    "The subcommands of the paper chapters: `reproduce`, `curate`, `convert`, `caption`."
+    r = sub.add_parser("reproduce", help="run a paper's experiment (temporal, curation, composed, encoders, pretraining) and write its results",
+                       description="Run the experiment clapbook.experiments.NAME (baselines and method, one run per seed) "
+                                   "and write NAME.json and NAME.md to --out.")
+    r.add_argument("name", choices=EXPERIMENTS)
+    r.add_argument("--size", default="tiny", choices=SIZES, help="test: seconds (CI); tiny: a 2-core CPU; full: a GPU (default tiny)")
+    r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="default: 0 1 2")
+    r.add_argument("--out", default="experiments/results", help="results folder (default experiments/results)")
     r.add_argument("--device", default="cpu")
-    r.add_argument("--steps", type=int, default=None, help="override the number of training steps")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_reproduce)
 
     c = sub.add_parser("curate", help="pair uncaptioned clips with captions through a teacher CLAP (paper 2: du, ds, ads)",
@@ -522,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="print JSON {file: caption}")
     k.add_argument("files", nargs="+", help="audio files")
     k.set_defaults(func=cmd_caption)
+
+# %% ../nbs/90_cli.ipynb #30cd29b6
+def build_parser() -> argparse.ArgumentParser:
+    "The `clapbook` argument parser: one subcommand per job."
+    from clapbook.model import CLAP_PRESETS
+    p = argparse.ArgumentParser(prog="clapbook", description="Learn, run and extend CLAP: train, evaluate, embed and classify audio with text.")
+    p.add_argument("--version", action="version", version=f"clapbook {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_commands(sub, CLAP_PRESETS)
+    _add_use_commands(sub, CLAP_PRESETS)
+    _add_paper_commands(sub)
     return p
 
 def main(argv=None):

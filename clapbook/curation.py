@@ -69,7 +69,7 @@ def _rows(dd, corpus: str, splits) -> list[dict]:
 def _write(rows: list[dict], folder: Path, columns) -> Path:
     "Write rows as an audio folder with the given metadata columns."
     import datasets
-    from clapbook.sounds import write_audiofolder
+    from clapbook.data import write_audiofolder
     cols = {"audio": [r["audio"] for r in rows], **{c: [r[c] for r in rows] for c in columns}}
     ds = datasets.Dataset.from_dict(cols).cast_column("audio", datasets.Audio(decode=False))
     return write_audiofolder(ds, folder)
@@ -100,7 +100,7 @@ def curation_world(data_dir, n: int = 1024, pool: int = 1024, n_test: int = 256,
 
 def load_world(root) -> dict:
     "Read a folder written by `curation_world`: train Dataset, pool file paths (+ hidden labels), task Datasets and class names."
-    from clapbook.sounds import load_clips
+    from clapbook.data import load_clips
     root = Path(root)
     train_ds = load_clips(root / "train", split="train", check=False)
     hidden = pd.read_csv(root / "pool_hidden_labels.csv", keep_default_na=False)

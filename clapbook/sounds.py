@@ -1,4 +1,4 @@
-"""Three small corpora generated on the spot (everyday sounds, instrument notes, and scenes of sounds in order) and a loader for your own clips.
+"""Three small corpora generated on the spot: everyday sounds with captions that are true of the audio, instrument notes, and scenes of sounds in order.
 
 Docs: https://clapbook.github.io/clapbook/nbs/sounds.html.md"""
 
@@ -7,13 +7,8 @@ Docs: https://clapbook.github.io/clapbook/nbs/sounds.html.md"""
 # %% ../nbs/02_sounds.ipynb #5681b254
 from __future__ import annotations
 
-import csv
 import importlib.util
-import io
-import json
-import logging
 import multiprocessing
-import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -22,331 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import datasets
 from datasets import Audio, Dataset, DatasetDict, Features, Value
 
-from .audio import AudioLoadError, load_audio, audio_to_bytes, crop_or_pad
-
-_log = logging.getLogger(__name__)
+from .audio import audio_to_bytes
+from .synth import SOUNDWORLD_SYNTHS, active_span, draw_in_range, fit_repeats, limit_peak, loudness_db, scale_to_db
 
 # %% auto #0
-__all__ = ['SOUNDWORLD_SYNTHS', 'SOUNDWORLD_CLASSES', 'TEXTURES', 'LOUD_DB', 'SOFT_DB', 'SOUNDWORLD_CAPTIONS', 'BACKGROUNDS',
-           'SPLITS', 'SOUNDWORLD_FEATURES', 'TINYSOUNDFONT_HINT', 'INSTRUMENTS', 'DRUMS', 'DRUM_KITS', 'CHORDAL',
+__all__ = ['SOUNDWORLD_CLASSES', 'TEXTURES', 'LOUD_DB', 'SOFT_DB', 'SOUNDWORLD_CAPTIONS', 'BACKGROUNDS', 'SPLITS',
+           'SOUNDWORLD_FEATURES', 'TINYSOUNDFONT_HINT', 'INSTRUMENTS', 'DRUMS', 'DRUM_KITS', 'CHORDAL',
            'INSTRUMENT_CLASSES', 'INSTRUMENT_FAMILIES', 'HIGH_NOTE', 'LOW_NOTE', 'SOFT_VELOCITY', 'LOUD_VELOCITY',
            'INSTRUMENT_CAPTIONS', 'INSTRUMENT_FEATURES', 'SCENE_PHRASES', 'SCENE_TEMPLATES', 'SCENE_RELATIONS',
-           'SCENE_FEATURES', 'CORPORA', 'loudness_db', 'active_span', 'describe', 'fill_caption', 'soundworld_clip',
-           'assign_splits', 'clip_rng', 'make_clips', 'soundworld', 'decode_batch', 'gm_soundfont_path', 'gm_synth',
-           'render_notes', 'velocity_db', 'instrument_clip', 'instruments', 'scene_clip', 'scenes', 'write_audiofolder',
-           'write_corpus', 'SkippedClip', 'check_clip', 'load_clips']
+           'SCENE_FEATURES', 'CORPORA', 'describe', 'fill_caption', 'soundworld_clip', 'assign_splits', 'clip_rng',
+           'make_clips', 'soundworld', 'gm_soundfont_path', 'gm_synth', 'render_notes', 'velocity_db',
+           'instrument_clip', 'instruments', 'scene_clip', 'scenes']
 
-# %% ../nbs/02_sounds.ipynb #e1245b26
-def _fast_len(n: int) -> int:
-    "A length >= `n` that FFTs quickly (a multiple of 1024)."
-    return -(-n // 1024) * 1024
-
-def _filter(x: np.ndarray, sr: int, lo: float | None = None, hi: float | None = None, order: int = 2) -> np.ndarray:
-    "Zero-phase band-limit `x`: Butterworth-shaped gains above `lo` and below `hi` Hz, applied by FFT."
-    n = len(x); m = _fast_len(n + int(0.1 * sr))          # padding keeps tails from wrapping round
-    f = np.fft.rfftfreq(m, 1 / sr).astype(np.float32)
-    g = np.ones_like(f)
-    if lo: g /= np.sqrt(1 + (lo / np.maximum(f, 1.0)) ** (2 * order))   # (the DC bin only)
-    if hi: g /= np.sqrt(1 + (f / hi) ** (2 * order))
-    return np.fft.irfft(np.fft.rfft(x.astype(np.float32), m) * g, m)[:n].astype(np.float64)
-
-def _convolve(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    "Linear convolution of `x` with the kernel `k`, cut to `len(x)` (by FFT)."
-    m = _fast_len(len(x) + len(k))
-    X, K = np.fft.rfft(x.astype(np.float32), m), np.fft.rfft(k.astype(np.float32), m)   # float32 FFTs: twice as fast
-    return np.fft.irfft(X * K, m)[:len(x)].astype(np.float64)
-
-def _impulses(n: int, sr: int, times, amps=None) -> np.ndarray:
-    "A length-`n` train of impulses at `times` (seconds) with heights `amps`."
-    x = np.zeros(n)
-    idx = np.round(np.asarray(times, dtype=float) * sr).astype(int)
-    a = np.ones(len(idx)) if amps is None else np.asarray(amps, dtype=float)
-    ok = (idx >= 0) & (idx < n)
-    np.add.at(x, idx[ok], a[ok])
-    return x
-
-def _decay(sr: int, tau: float) -> np.ndarray:
-    "An exponential decay exp(-t/tau), long enough to fall by about 50 dB."
-    return np.exp(-np.arange(max(1, int(6 * tau * sr))) / (tau * sr))
-
-def _ping(sr: int, freq: float, tau: float, glide: float = 1.0) -> np.ndarray:
-    "A decaying sinusoid at `freq` Hz, gliding to `freq * glide` over its life: a struck object."
-    t = np.arange(max(2, int(6 * tau * sr))) / sr
-    phase = 2 * np.pi * (freq * t if glide == 1 else np.cumsum(freq * glide ** (t / t[-1])) / sr)
-    return np.sin(phase) * np.exp(-t / tau)
-
-def _tone(f: np.ndarray, sr: int, harmonics=(1.0,)) -> np.ndarray:
-    "A periodic tone following the frequency `f` (Hz, one value per sample); harmonics stay below Nyquist."
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    out = np.zeros_like(phase)
-    for k, a in enumerate(harmonics, start=1):
-        if a: out += a * np.sin(k * phase) * (k * f < 0.45 * sr)
-    return out
-
-def _gate(n: int, sr: int, starts, lengths, ramp: float = 0.005) -> np.ndarray:
-    "A 0-1 envelope, on for `lengths` seconds from each of `starts`, with `ramp`-second edges."
-    t = np.arange(n) / sr
-    env = np.zeros(n)
-    for s, l in zip(starts, lengths):
-        env = np.maximum(env, np.clip(np.minimum(t - s, s + l - t) / ramp, 0, 1))
-    return env
-
-def _reverb(x: np.ndarray, sr: int, rng: np.random.Generator, tau: float = 0.2, wet: float = 0.5) -> np.ndarray:
-    "Add a diffuse tail: convolve with exponentially decaying noise (a crude room)."
-    m = max(2, int(5 * tau * sr))
-    k = rng.standard_normal(m) * np.exp(-np.arange(m) / (tau * sr))
-    return x + wet * _convolve(x, k / np.sqrt((k ** 2).sum()))
-
-def _u(rng: np.random.Generator, lo: float, hi: float, log: bool = False) -> tuple[float, float]:
-    "A uniform (or log-uniform) draw in [lo, hi] and its position u in [0, 1], which later picks a word."
-    u = float(rng.uniform())
-    return (lo * (hi / lo) ** u if log else lo + (hi - lo) * u), u
-
-def _fit(count: int, start: float, step: float, length: float, seconds: float) -> int:
-    "How many of `count` repeats (every `step` s from `start`, each `length` s) end before `seconds`; at least 1."
-    return int(max(1, min(count, (seconds - start - length) // step + 1)))
-
-# %% ../nbs/02_sounds.ipynb #60488ef8
-_BELL_PARTIALS = ((0.5, 0.5), (1.0, 1.0), (1.19, 0.6), (1.5, 0.4), (2.0, 0.7), (2.66, 0.3), (3.01, 0.25), (4.17, 0.15))
-
-def _bell(rng, sr, n):
-    "A church-style bell: eight inharmonic partials (bell ratios) struck 1-4 times."
-    f0, pu = _u(rng, 300, 1500, log=True)
-    gap, tau, start = rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.6), rng.uniform(0.02, 0.15)
-    count = _fit(int(rng.integers(1, 5)), start, gap, 0.3, n / sr)
-    strike = np.zeros(min(n, int(6 * tau * sr)))
-    for r, a in _BELL_PARTIALS:                        # (frequency ratio, amplitude) of a bell's partials
-        if r * f0 < 0.45 * sr:
-            p = _ping(sr, r * f0 * (1 + rng.normal(0, 0.003)), tau / r ** 0.5)[:len(strike)]
-            strike[:len(p)] += a * p
-    out = _convolve(_impulses(n, sr, start + gap * np.arange(count)), strike)
-    return out, dict(pitch_hz=f0, pitch_u=pu, count=count)
-
-def _siren(rng, sr, n):
-    "An emergency siren: a wailing, yelping or two-tone sweep; sometimes distant (muffled, reverberant)."
-    fc, pu = _u(rng, 500, 1100, log=True)
-    mode = str(rng.choice(["wailing", "yelping", "two-tone"]))
-    t, ph = np.arange(n) / sr, rng.uniform(0, 2 * np.pi)
-    if mode == "wailing": f = fc * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.4, 0.9) * t + ph))
-    elif mode == "yelping": f = fc * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(3, 6) * t + ph))
-    else: f = fc * np.where(np.sin(2 * np.pi * rng.uniform(0.8, 1.5) * t + ph) > 0, 1.0, 1.26)
-    out = _tone(f, sr, (1, 0.6, 0.4, 0.25, 0.15, 0.1))
-    distant = bool(rng.uniform() < 0.3)
-    if distant: out = _reverb(_filter(out, sr, hi=1500), sr, rng, tau=0.25, wet=0.8)
-    return out, dict(pitch_hz=fc, pitch_u=pu, mode=mode, distant=distant)
-
-def _whistle(rng, sr, n):
-    "A referee's pea whistle: a 1.5-3.8 kHz tone fluttering at 25-45 Hz, blown 1-3 times."
-    f0, pu = _u(rng, 1500, min(3800, 0.4 * sr), log=True)
-    start, length, gap = rng.uniform(0.02, 0.2), rng.uniform(0.3, 0.9), rng.uniform(0.15, 0.3)
-    count = _fit(int(rng.integers(1, 4)), start, length + gap, length, n / sr)
-    t = np.arange(n) / sr
-    trill = rng.uniform(25, 45)
-    env = _gate(n, sr, start + (length + gap) * np.arange(count), [length] * count, ramp=0.02)
-    breath = _filter(rng.standard_normal(n), sr, lo=f0 * 0.8, hi=f0 * 1.25, order=3)
-    body = _tone(f0 * (1 + 0.02 * np.sin(2 * np.pi * trill * t)), sr, (1, 0.08))
-    out = env * (body * (0.75 + 0.25 * np.sin(2 * np.pi * trill * t)) + 0.3 * breath / breath.std())
-    return out, dict(pitch_hz=f0, pitch_u=pu, count=count)
-
-def _alarm(rng, sr, n):
-    "An electronic alarm: a square-ish 1.8-4 kHz beep repeated 2-8 times a second."
-    f0, pu = _u(rng, 1800, min(4000, 0.4 * sr), log=True)
-    rate, ru = _u(rng, 2.0, 8.0)
-    start = rng.uniform(0.0, 0.1)
-    starts = start + np.arange(0, max(n / sr - start - 0.5 / rate, 1e-3), 1 / rate)
-    env = _gate(n, sr, starts, [0.5 / rate] * len(starts), ramp=0.003)
-    return env * _tone(np.full(n, f0), sr, (1, 0, 0.33, 0, 0.2)), dict(pitch_hz=f0, pitch_u=pu, rate_hz=rate, rate_u=ru, count=len(starts))
-
-def _phone(rng, sr, n):
-    "A telephone ring: bursts of a tone trilling between two pitches 14-22 times a second, 1-3 rings."
-    f1, pu = _u(rng, 1000, min(2200, 0.3 * sr), log=True)
-    start, length, gap = rng.uniform(0.02, 0.2), rng.uniform(0.4, 0.9), rng.uniform(0.2, 0.4)
-    count = _fit(int(rng.integers(1, 4)), start, length + gap, length, n / sr)
-    t = np.arange(n) / sr
-    f = f1 * np.where(np.sin(2 * np.pi * rng.uniform(14, 22) * t) > 0, 1.0, rng.uniform(1.2, 1.3))
-    env = _gate(n, sr, start + (length + gap) * np.arange(count), [length] * count, ramp=0.01)
-    return env * _tone(f, sr, (1, 0.5, 0.3, 0.2)), dict(pitch_hz=f1, pitch_u=pu, count=count)
-
-def _buzzing(rng, sr, n):
-    "An insect's buzz: a bright 110-320 Hz sawtooth that drifts in pitch and flutters in level."
-    f0, pu = _u(rng, 110, 320, log=True)
-    t = np.arange(n) / sr
-    drift = np.clip(1 + 1.2 * _filter(rng.standard_normal(n), sr, hi=2), 0.85, 1.15)
-    saw = 2 * ((np.cumsum(f0 * drift) / sr) % 1.0) - 1           # naive sawtooth, then band-limited
-    out = _filter(saw, sr, hi=min(5000, 0.4 * sr)) * (0.75 + 0.25 * np.sin(2 * np.pi * rng.uniform(6, 14) * t))
-    return out * _gate(n, sr, [rng.uniform(0, 0.2)], [n / sr], ramp=0.1), dict(pitch_hz=f0, pitch_u=pu)
-
-def _birdsong(rng, sr, n):
-    "A songbird: phrases of 2-6 short chirps that sweep and warble around 2-6 kHz."
-    f0, pu = _u(rng, 2000, min(6000, 0.4 * sr), log=True)
-    out, t0 = np.zeros(n), rng.uniform(0.02, min(0.3, 0.3 * n / sr))
-    while t0 < n / sr - 0.05:
-        for _ in range(int(rng.integers(2, 7))):
-            d = rng.uniform(0.04, 0.12); m = int(d * sr); tt = np.arange(m) / sr
-            f = f0 * rng.uniform(0.85, 1.15) * (1 + rng.uniform(-0.4, 0.4) * tt / d) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(20, 50) * tt))
-            s = int(t0 * sr)
-            if s >= n - int(0.02 * sr): break
-            chirp = np.sin(2 * np.pi * np.cumsum(np.minimum(f, 0.45 * sr)) / sr) * np.sin(np.pi * tt / d) ** 2
-            out[s:s + m] += chirp[:n - s]
-            t0 += d + rng.uniform(0.02, 0.08)
-        t0 += rng.uniform(0.15, 0.6)
-    return out, dict(pitch_hz=f0, pitch_u=pu)
-
-# %% ../nbs/02_sounds.ipynb #f42f6728
-def _engine(rng, sr, n):
-    "A combustion engine: one pressure pulse per firing (18-90 Hz), a rumble and valve clatter; idling, running or revving."
-    mode = str(rng.choice(["idling", "running", "revving"]))
-    t = np.arange(n) / sr
-    if mode == "idling": ff = np.full(n, rng.uniform(18, 28))
-    elif mode == "running": ff = np.full(n, rng.uniform(35, 60))
-    else:
-        lo, hi = rng.uniform(20, 30), rng.uniform(60, 90)
-        ff = lo + (hi - lo) * np.clip(np.sin(np.pi * t / t[-1]) * 1.3, 0, 1)
-    pulses = (0.5 + 0.5 * np.cos(2 * np.pi * np.cumsum(ff) / sr)) ** 6
-    rumble = _filter(rng.standard_normal(n), sr, lo=30, hi=rng.uniform(500, 1200))
-    clatter = _filter(rng.standard_normal(n), sr, lo=1500, hi=min(5000, 0.4 * sr))      # valves and belts
-    out = 3 * _filter(pulses - pulses.mean(), sr, hi=1500) + 0.6 * rumble * (0.4 + pulses) + rng.uniform(0.1, 0.25) * clatter * pulses
-    return out, dict(rate_hz=float(ff.mean()), mode=mode)
-
-def _rain(rng, sr, n):
-    "Rain: a high hiss plus 150-1650 droplets a second, each a tiny high ping; light or heavy."
-    heavy, iu = _u(rng, 0, 1)
-    T = n / sr
-    hiss = _filter(rng.standard_normal(n), sr, lo=rng.uniform(1500, 3000), hi=0.45 * sr)
-    rate = 150 + 1500 * heavy
-    k = int(rng.poisson(rate * T))
-    times, amps = rng.uniform(0, T, k), rng.lognormal(0, 0.6, k)
-    drops = (_convolve(_impulses(n, sr, times[::2], amps[::2]), _ping(sr, rng.uniform(2500, 0.4 * sr), 0.0015))
-             + _convolve(_impulses(n, sr, times[1::2], amps[1::2]), _ping(sr, rng.uniform(1800, 3500), 0.0015)))
-    out = (0.3 + 0.7 * heavy) * hiss / hiss.std() + drops / (drops.std() + 1e-9)
-    return out, dict(intensity_u=iu, rate_hz=rate)
-
-def _wind(rng, sr, n):
-    "Wind: low rumbling noise in slow gusts with a howling band; gentle or strong."
-    strong, iu = _u(rng, 0, 1)
-    t = np.arange(n) / sr
-    gust = sum(np.sin(2 * np.pi * rng.uniform(0.2, 0.9) * t + rng.uniform(0, 2 * np.pi)) for _ in range(3))
-    gust = np.clip(0.6 + (0.15 + 0.25 * strong) * gust / 1.5, 0.05, None)
-    body = _filter(rng.standard_normal(n), sr, lo=40, hi=250 + 600 * strong)
-    fh = rng.uniform(300, 700)
-    howl = _filter(rng.standard_normal(n), sr, lo=fh * 0.9, hi=fh * 1.1, order=4)
-    out = gust * body / body.std() + (0.2 + 0.5 * strong) * gust ** 2 * howl / howl.std()
-    return out, dict(intensity_u=iu)
-
-def _applause(rng, sr, n):
-    "Applause: 12-130 hand claps a second (noise bursts of 8 ms) that swell in and fade out."
-    crowd, iu = _u(rng, 0, 1)
-    T, t = n / sr, np.arange(n) / sr
-    rate = 12 + 120 * crowd
-    k = max(1, int(rng.poisson(rate * T)))
-    env = _convolve(_impulses(n, sr, rng.uniform(0, T, k), rng.uniform(0.3, 1.0, k)), _decay(sr, 0.008))
-    out = env * _filter(rng.standard_normal(n), sr, lo=rng.uniform(500, 900), hi=rng.uniform(2500, 4500))
-    swell = np.clip(t / rng.uniform(0.05, 0.4), 0, 1) * np.clip((T - t) / rng.uniform(0.1, 0.6), 0, 1)
-    return out * swell, dict(intensity_u=iu, rate_hz=rate)
-
-def _thunder(rng, sr, n):
-    "Thunder: a low rolling rumble; close thunder starts with a sharp crack, distant thunder rises slowly."
-    distant = bool(rng.uniform() < 0.4)
-    t = np.arange(n) / sr
-    onset = rng.uniform(0.02, 0.25 * n / sr)
-    rise, fall = (rng.uniform(0.2, 0.5), rng.uniform(0.5, 1.2)) if distant else (rng.uniform(0.01, 0.05), rng.uniform(0.4, 1.0))
-    x = np.clip(t - onset, 0, None)
-    env = (1 - np.exp(-x / rise)) * np.exp(-x / fall) * (t >= onset)
-    roll = np.clip(1 + 10 * _filter(rng.standard_normal(n), sr, hi=6), 0.2, None)
-    rumble = _filter(np.cumsum(rng.standard_normal(n)), sr, lo=25, hi=180 if distant else 400)
-    out = env * roll * rumble / rumble.std()
-    if not distant:
-        crack = _filter(rng.standard_normal(n), sr, lo=200, hi=5000) * np.exp(-x / 0.08) * (t >= onset)
-        out = out + 0.8 * crack / crack.std()
-    return _reverb(out, sr, rng, tau=0.3, wet=0.5), dict(distant=distant)
-
-def _footsteps(rng, sr, n):
-    "Footsteps: heel and toe bursts plus a low thud, 1.2-3.6 steps a second."
-    rate, ru = _u(rng, 1.2, 3.6)
-    start = rng.uniform(0.02, min(0.25, 0.3 * n / sr))
-    times = start + np.arange(0, max(n / sr - start - 0.1, 1e-3), 1 / rate)
-    times = times + rng.normal(0, 0.012, len(times))
-    amps = rng.uniform(0.6, 1.0, len(times))
-    imp = _impulses(n, sr, times, amps)
-    env = _convolve(imp, _decay(sr, 0.018)) + 0.6 * _convolve(_impulses(n, sr, times + 0.045, amps), _decay(sr, 0.012))
-    noise = _filter(rng.standard_normal(n), sr, lo=80, hi=rng.uniform(1000, 2500))
-    out = env * noise * rng.uniform(0.4, 1.0) + 1.5 * _convolve(imp, _ping(sr, rng.uniform(70, 110), 0.02))
-    return out, dict(rate_hz=rate, rate_u=ru, count=len(times))
-
-def _clock(rng, sr, n):
-    "A clock: sharp 2.5-5 kHz ticks alternating with lower tocks, 1.5-5 a second, perfectly regular."
-    rate, ru = _u(rng, 1.5, 5.0)
-    start = rng.uniform(0.02, min(0.2, 0.3 * n / sr))
-    times = start + np.arange(0, max(n / sr - start - 0.05, 1e-3), 1 / rate)
-    f = rng.uniform(2500, min(5000, 0.4 * sr))
-    out = np.zeros(n)
-    for j, fr in enumerate((f, f * 0.8)):
-        imp = _impulses(n, sr, times[j::2])
-        out += _convolve(imp, _ping(sr, fr, 0.002)) + 0.5 * _convolve(imp, _ping(sr, fr * 1.7, 0.001))
-    return _reverb(out, sr, rng, tau=0.03, wet=0.3), dict(rate_hz=rate, rate_u=ru, count=len(times))
-
-def _knocking(rng, sr, n):
-    "Knocking on a door: 2-5 knocks (a wooden 150-350 Hz resonance and a click), fast or slow."
-    start = rng.uniform(0.02, min(0.3, 0.3 * n / sr))
-    gap, ru = _u(rng, 0.35, 0.13)                      # a short gap is a fast knock: u runs slow -> fast
-    count = _fit(int(rng.integers(2, 6)), start, gap, 0.1, n / sr)
-    times = start + gap * np.arange(count) + rng.normal(0, 0.008, count)
-    f = rng.uniform(150, 350)
-    imp = _impulses(n, sr, times, rng.uniform(0.8, 1.0, count))
-    wood = _convolve(imp, _ping(sr, f, rng.uniform(0.008, 0.02))) + 0.6 * _convolve(imp, _ping(sr, f * 2.3, 0.008))
-    click = _convolve(imp, _decay(sr, 0.002)) * _filter(rng.standard_normal(n), sr, lo=800, hi=4000)
-    return _reverb(wood + 0.5 * click, sr, rng, tau=0.04, wet=0.3), dict(rate_hz=1 / gap, rate_u=ru, count=count)
-
-def _dripping(rng, sr, n):
-    "Dripping water: 'bloop' drops (a 600-1800 Hz ping gliding upwards), 1-5 a second, irregular."
-    rate, ru = _u(rng, 1.0, 5.0)
-    T = n / sr
-    times = np.cumsum(rng.uniform(0.6, 1.4, int(T * rate) + 2) / rate) - rng.uniform(0.3, 0.9) / rate
-    times = times[(times > 0.02) & (times < T - 0.1)]
-    if len(times) == 0: times = np.array([0.02 + (T - 0.12) * rng.uniform()]) if T > 0.15 else np.array([0.0])
-    f0, pu = _u(rng, 600, 1800, log=True)
-    out = np.zeros(n)
-    for tm in times:
-        k = _ping(sr, f0 * rng.uniform(0.9, 1.1), rng.uniform(0.01, 0.02), glide=rng.uniform(1.6, 2.6))
-        s = int(tm * sr); m = min(len(k), n - s)
-        out[s:s + m] += k[:m] * rng.uniform(0.6, 1)
-    return _reverb(out, sr, rng, tau=0.08, wet=0.35), dict(pitch_hz=f0, pitch_u=pu, rate_hz=rate, rate_u=ru, count=len(times))
-
-# %% ../nbs/02_sounds.ipynb #44991087
-SOUNDWORLD_SYNTHS = {
-    "bell": _bell, "siren": _siren, "whistle": _whistle, "engine": _engine, "rain": _rain,
-    "footsteps": _footsteps, "clock ticking": _clock, "alarm beeps": _alarm, "wind": _wind,
-    "birdsong": _birdsong, "knocking": _knocking, "buzzing": _buzzing, "dripping": _dripping,
-    "thunder": _thunder, "phone ringing": _phone, "applause": _applause,
-}
+# %% ../nbs/02_sounds.ipynb #5c63cad7
 SOUNDWORLD_CLASSES = list(SOUNDWORLD_SYNTHS)
 TEXTURES = ("rain", "wind", "engine", "applause")   # sounds that can fill a whole clip as a background
-
-# %% ../nbs/02_sounds.ipynb #f8e6a164
-def _frame_energy(wave, sample_rate: int, frame_seconds: float) -> np.ndarray:
-    "Mean square of consecutive `frame_seconds` frames of a 1-D wave (a short clip is one frame)."
-    x = wave.detach().cpu().double().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave, dtype=np.float64)
-    hop = max(1, int(round(frame_seconds * sample_rate)))
-    m = len(x) // hop
-    return (x[None] ** 2).mean(1) if m == 0 else (x[:m * hop].reshape(m, hop) ** 2).mean(1)
-
-def loudness_db(wave, sample_rate: int, frame_seconds: float = 0.05, floor_db: float = 20.0) -> float:
-    "Active loudness in dB re full scale: RMS over the `frame_seconds` frames within `floor_db` of the loudest."
-    e = _frame_energy(wave, sample_rate, frame_seconds)
-    if e.max() <= 0: return float("-inf")
-    return float(10 * np.log10(e[e >= e.max() * 10 ** (-floor_db / 10)].mean()))
-
-def active_span(wave, sample_rate: int, floor_db: float = 35.0, frame_seconds: float = 0.01) -> tuple[float, float]:
-    "(onset, offset) in seconds of the part of `wave` within `floor_db` of its loudest 10 ms frame."
-    e = _frame_energy(wave, sample_rate, frame_seconds)
-    if e.max() <= 0: return (0.0, 0.0)
-    on = np.flatnonzero(e >= e.max() * 10 ** (-floor_db / 10))
-    hop = max(1, int(round(frame_seconds * sample_rate)))
-    return (on[0] * hop / sample_rate, min(len(wave), (on[-1] + 1) * hop) / sample_rate)
 
 # %% ../nbs/02_sounds.ipynb #b9718bf6
 LOUD_DB, SOFT_DB = -18.0, -28.0
@@ -391,6 +78,7 @@ BACKGROUNDS = {"noise": [" with background noise", " over a steady hiss"],
                "rain": [" over light rain", " with rain in the background"],
                "wind": [" in the wind", " with wind blowing in the background"]}
 
+# %% ../nbs/02_sounds.ipynb #e4583176
 def _tidy(text: str) -> str:
     "Collapse spaces, drop spaces before commas, and fix 'a'/'an' before the next word."
     text = re.sub(r"\s+", " ", text).strip().replace(" ,", ",").replace(", ,", ",").strip(" ,")
@@ -438,17 +126,6 @@ def _background(kind: str, rng: np.random.Generator, sr: int, n: int) -> np.ndar
         return np.fft.irfft(X / np.sqrt(np.maximum(f, 50.0)), n)
     return SOUNDWORLD_SYNTHS[kind](rng, sr, n)[0]
 
-def _scale_to(x: np.ndarray, sr: int, target_db: float) -> np.ndarray:
-    "`x` scaled so that its `loudness_db` is `target_db`."
-    level = loudness_db(x, sr)
-    if not np.isfinite(level): raise ValueError(f"cannot scale a silent clip of {len(x)} samples to {target_db} dB")
-    return x * 10 ** ((target_db - level) / 20)
-
-def _limit(x: np.ndarray, peak: float = 0.98) -> np.ndarray:
-    "Scale `x` down if its peak would clip a 16-bit file."
-    m = np.abs(x).max()
-    return x * (peak / m) if m > peak else x
-
 def soundworld_clip(label: str, rng: np.random.Generator, sample_rate: int = 16000, seconds: float = 2.0,
                     background: bool = True) -> tuple[np.ndarray, dict]:
     "Synthesise one SoundWorld clip of class `label`: float32 `(samples,)` and its caption and metadata."
@@ -459,14 +136,14 @@ def soundworld_clip(label: str, rng: np.random.Generator, sample_rate: int = 160
     if label in _INTENSITY: target = -34 + 20 * float(np.clip(0.1 + 0.6 * p["intensity_u"] + 0.3 * rng.uniform(), 0, 1))
     elif p.get("distant"): target = rng.uniform(-34, -24)
     else: target = rng.uniform(-34, -12)
-    x = _scale_to(x, sample_rate, target)
+    x = scale_to_db(x, sample_rate, target)
     onset, offset = active_span(x, sample_rate)
     kind, snr = "", None
     if background and label not in ("rain", "wind") and rng.uniform() < 0.3:
         kind = str(rng.choice(list(BACKGROUNDS)))
         snr = float(rng.uniform(14, 24))
-        x = x + _scale_to(_background(kind, rng, sample_rate, n), sample_rate, target - snr)
-    x = _limit(x).astype(np.float32)
+        x = x + scale_to_db(_background(kind, rng, sample_rate, n), sample_rate, target - snr)
+    x = limit_peak(x).astype(np.float32)
     loud = loudness_db(x, sample_rate)
     p["soft_word"] = str(rng.choice(["soft", "quiet", "faint"]))
     p["fast_adv"] = str(rng.choice(["quickly", "rapidly"]))
@@ -500,6 +177,7 @@ def assign_splits(groups: list, fractions: tuple = (0.8, 0.1, 0.1)) -> list[str]
             out[i] = "train" if j < m - n_valid - n_test else "valid" if j < m - n_test else "test"
     return out
 
+# %% ../nbs/02_sounds.ipynb #3f63cf23
 def _check_args(n: int, seed: int, sample_rate: int, seconds: float):
     "Raise a clear error for a bad corpus size, seed, sample rate or duration."
     if not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -526,6 +204,7 @@ def _build(rows: list[dict], blobs: list[bytes], splits: list[str], sample_rate:
         out[split] = ds.cast_column("audio", Audio(sampling_rate=sample_rate, decode=False))
     return DatasetDict(out)
 
+# %% ../nbs/02_sounds.ipynb #b1c4f368
 def _mp_context():
     "Worker processes: forked on Linux (as PyTorch's DataLoader does; the workers run only NumPy code), spawned elsewhere."
     methods = multiprocessing.get_all_start_methods()
@@ -567,22 +246,6 @@ def soundworld(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: 
     classes = list(classes or SOUNDWORLD_CLASSES)
     rows, blobs = make_clips(_soundworld_range, n, workers, seed, sample_rate, seconds, classes)
     return _build(rows, blobs, assign_splits([r["label"] for r in rows]), sample_rate, SOUNDWORLD_FEATURES)
-
-
-# %% ../nbs/02_sounds.ipynb #7b342b39
-def decode_batch(batch, sample_rate: int | None, audio_column: str = "audio", seconds: float | None = None,
-                 mode: str = "eval", pad: str = "zero", generator: torch.Generator | None = None):
-    "Decode a batch's audio with `load_audio`: a list of `(samples,)` tensors, or `(batch, samples)` given `seconds`."
-    if isinstance(batch, dict):
-        if audio_column not in batch:
-            raise KeyError(f"the batch has no audio column {audio_column!r}; its columns are {list(batch)}")
-        values = batch[audio_column]
-    else:
-        values = [b[audio_column] if isinstance(b, dict) and audio_column in b else b for b in batch]
-    waves = [load_audio(v, sample_rate) for v in values]
-    if seconds is None: return waves
-    if sample_rate is None: raise ValueError("decode_batch needs a sample_rate to crop or pad to `seconds`")
-    return torch.stack([crop_or_pad(w, seconds, sample_rate, mode=mode, pad=pad, generator=generator) for w in waves])
 
 # %% ../nbs/02_sounds.ipynb #fdc79814
 TINYSOUNDFONT_HINT = 'install with `pip install --no-deps "tinysoundfont>=0.3"` (its declared pyaudio dependency is not needed)'
@@ -665,6 +328,7 @@ INSTRUMENT_FAMILIES = {**{k: v[0] for k, v in INSTRUMENTS.items()}, **{k: "percu
 HIGH_NOTE, LOW_NOTE = 72, 52         # MIDI: C5 and above is "high", E3 and below "low"
 SOFT_VELOCITY, LOUD_VELOCITY = 45, 100
 
+# %% ../nbs/02_sounds.ipynb #b8c8f78f
 INSTRUMENT_CAPTIONS = {
     "note": ["a {loud} {pitch} note on a {inst}", "a {inst} plays a {loud} {pitch} note", "a single {loud} {pitch} {inst} note",
              "one {loud} {pitch} note played on the {inst}"],
@@ -682,6 +346,7 @@ def velocity_db(velocity: int) -> float:
     "The loudness (dB, as `loudness_db`) an Instruments clip played at MIDI `velocity` is levelled to."
     return -12.0 + 36.0 * float(np.log10(velocity / 127))
 
+# %% ../nbs/02_sounds.ipynb #43d3b7d9
 def _instrument_notes(label: str, rng: np.random.Generator, seconds: float) -> tuple[str, list, dict]:
     "Draw what to play: the kind of clip, its notes [(onset, offset, key, velocity)] and the words' parameters."
     band = int(rng.integers(3))
@@ -689,9 +354,9 @@ def _instrument_notes(label: str, rng: np.random.Generator, seconds: float) -> t
     p = {"velocity": velocity}
     if label in DRUMS:
         key = int(rng.choice(DRUMS[label]))
-        count = int(rng.integers(1, 5)); gap, ru = _u(rng, 0.5, 0.15)
+        count = int(rng.integers(1, 5)); gap, ru = draw_in_range(rng, 0.5, 0.15)
         start = rng.uniform(0.02, 0.2)
-        count = _fit(count, start, gap, 0.3, seconds)
+        count = fit_repeats(count, start, gap, 0.3, seconds)
         notes = [(start + j * gap, start + j * gap + 0.1, key, velocity) for j in range(count)]
         p.update(count=count, key=key, **({"rate_u": ru} if count >= 3 else {}))
         return ("hit" if count == 1 else "hits"), notes, p
@@ -707,7 +372,7 @@ def _instrument_notes(label: str, rng: np.random.Generator, seconds: float) -> t
         notes = [(start, start + dur, root + s, velocity) for s in ((0, 4, 7) if quality == "major" else (0, 3, 7))]
         p["quality"] = quality
     else:
-        beat, ru = _u(rng, 0.45, 0.12)            # a short beat is a fast melody
+        beat, ru = draw_in_range(rng, 0.45, 0.12)            # a short beat is a fast melody
         k = int(max(3, min(8, (seconds - start - 0.3) // beat)))
         tonic = int(rng.integers(lo, max(lo + 1, hi - 12)))
         degree, notes = int(rng.integers(0, 5)), []
@@ -735,6 +400,7 @@ def _instrument_words(label: str, kind: str, p: dict, rng: np.random.Generator, 
         w["times"] = attr["times"] = _TIMES[p["count"]]; w["count_word"] = attr["count_word"] = _NUMBER[p["count"]]
     return w, attr
 
+# %% ../nbs/02_sounds.ipynb #45ae1dc1
 def instrument_clip(label: str, rng: np.random.Generator, synth, sfid: int, seconds: float = 2.0) -> tuple[np.ndarray, dict]:
     "Render one Instruments clip of class `label` with an open `gm_synth`: float32 `(samples,)` and its metadata."
     if label not in INSTRUMENT_FAMILIES:
@@ -748,7 +414,7 @@ def instrument_clip(label: str, rng: np.random.Generator, synth, sfid: int, seco
         if np.abs(x).max() > 1e-4: break
     else:
         raise RuntimeError(f"the SoundFont renders silence for {label!r} in 10 draws (last: program {program}, notes {notes})")
-    x = _limit(_scale_to(x, synth.samplerate, velocity_db(p["velocity"]))).astype(np.float32)
+    x = limit_peak(scale_to_db(x, synth.samplerate, velocity_db(p["velocity"]))).astype(np.float32)
     loud = loudness_db(x, synth.samplerate)
     words, attrs = _instrument_words(label, kind, p, rng, loud)
     templates = INSTRUMENT_CAPTIONS[kind]
@@ -782,7 +448,6 @@ def instruments(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds:
     rows, blobs = make_clips(_instruments_range, n, workers, seed, sample_rate, seconds, classes, soundfont)
     return _build(rows, blobs, assign_splits([r["label"] for r in rows]), sample_rate, INSTRUMENT_FEATURES)
 
-
 # %% ../nbs/02_sounds.ipynb #f2815d17
 SCENE_PHRASES = {  # class: (noun phrase, clause)
     "bell": ("a bell", "a bell rings"), "siren": ("a siren", "a siren wails"), "whistle": ("a whistle", "a whistle blows"),
@@ -813,10 +478,11 @@ class _Phrase:
 def _event(label: str, rng: np.random.Generator, sr: int, seconds: float, target_db: float) -> np.ndarray:
     "One scene event: a SoundWorld sound `seconds` long at `target_db`, trimmed to its active span."
     x, _ = SOUNDWORLD_SYNTHS[label](rng, sr, int(round(seconds * sr)))
-    x = _scale_to(x, sr, target_db)
+    x = scale_to_db(x, sr, target_db)
     on, off = active_span(x, sr)
     return x[int(round(on * sr)):int(round(off * sr))]
 
+# %% ../nbs/02_sounds.ipynb #db482723
 def scene_clip(relation: str, rng: np.random.Generator, sample_rate: int = 16000, seconds: float = 4.0) -> tuple[np.ndarray, dict]:
     "Make one scene of kind `relation` ('sequence', 'sequence3', 'while', 'over'): float32 audio and metadata."
     if relation not in SCENE_RELATIONS: raise ValueError(f"unknown scene relation {relation!r}; choose from {list(SCENE_RELATIONS)}")
@@ -854,7 +520,7 @@ def scene_clip(relation: str, rng: np.random.Generator, sample_rate: int = 16000
         e = e[:max(0, n - s)]
         out[s:s + len(e)] += e
         events.append(dict(label=c, onset=round(s / sr, 3), offset=round((s + len(e)) / sr, 3)))
-    out = _limit(out).astype(np.float32)
+    out = limit_peak(out).astype(np.float32)
     connector = str(rng.choice(SCENE_RELATIONS[relation]))
     if relation.startswith("sequence"): ordered = [c for c, *_ in placed]              # time order
     else: ordered = labels                                                               # a: foreground / first named
@@ -864,6 +530,7 @@ def scene_clip(relation: str, rng: np.random.Generator, sample_rate: int = 16000
     return out, dict(caption=caption, label=label, relation="sequence" if relation.startswith("sequence") else "overlap",
                      connector=connector, events=sorted(events, key=lambda e: (e["onset"], e["label"])))
 
+# %% ../nbs/02_sounds.ipynb #65a60cf5
 SCENE_FEATURES = {"caption": Value("string"), "label": Value("string"), "relation": Value("string"),
                   "connector": Value("string"), "events": _EVENT}
 
@@ -884,228 +551,4 @@ def scenes(n: int = 1024, seed: int = 0, sample_rate: int = 16000, seconds: floa
     rows, blobs = make_clips(_scenes_range, n, workers, seed, sample_rate, seconds)
     return _build(rows, blobs, assign_splits([_SCENE_KINDS[i % len(_SCENE_KINDS)] for i in range(n)]), sample_rate, SCENE_FEATURES)
 
-
-# %% ../nbs/02_sounds.ipynb #b252560a
-def _cell(value) -> str:
-    "One metadata.csv cell: JSON for lists/dicts/bools, '' for None, repr-exact numbers."
-    if value is None: return ""
-    if isinstance(value, (list, dict, bool)): return json.dumps(value)
-    return str(value)
-
-def _audio_bytes(value) -> bytes:
-    "The file bytes of a datasets audio value (`{'bytes', 'path'}`) or a path."
-    if isinstance(value, dict) and value.get("bytes") is not None: return value["bytes"]
-    path = value.get("path") if isinstance(value, dict) else value
-    if not path: raise ValueError("an audio value has neither bytes nor a path")
-    return Path(path).read_bytes()
-
-def write_audiofolder(data: Dataset | DatasetDict, out_dir: str | Path, audio_column: str = "audio") -> Path:
-    "Write `data` as an audio folder: `out_dir/<split>/<file>.wav` and `out_dir/<split>/metadata.csv`."
-    out_dir = Path(out_dir)
-    parts = data.items() if isinstance(data, DatasetDict) else [(None, data)]
-    for split, ds in parts:
-        if audio_column not in ds.column_names:
-            raise ValueError(f"no audio column {audio_column!r} to write; the columns are {ds.column_names}")
-        folder = out_dir / split if split else out_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        ds = ds.cast_column(audio_column, Audio(decode=False)) if isinstance(ds.features[audio_column], Audio) else ds
-        others = [c for c in ds.column_names if c != audio_column]
-        rows, seen = [], set()
-        for i, ex in enumerate(ds):
-            a = ex[audio_column]
-            name = Path(a.get("path") or f"{i:05d}.wav").name if isinstance(a, dict) else Path(a).name
-            if name in seen: name = f"{i:05d}_{name}"
-            seen.add(name)
-            (folder / name).write_bytes(_audio_bytes(a))
-            rows.append([name] + [_cell(ex[c]) for c in others])
-        with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["file_name"] + others)
-            w.writerows(rows)
-    return out_dir
-
 CORPORA = {"soundworld": soundworld, "instruments": instruments, "scenes": scenes}
-
-def write_corpus(name: str, out_dir: str | Path, n: int = 1024, seed: int = 0, sample_rate: int = 16000,
-                 seconds: float | None = None, workers: int = 1) -> Path:
-    "Generate corpus `name` ('soundworld', 'instruments', 'scenes') in `workers` processes and write it as an audio folder at `out_dir`."
-    if name not in CORPORA: raise ValueError(f"unknown corpus {name!r}; choose from {list(CORPORA)}")
-    kw = {} if seconds is None else {"seconds": seconds}
-    return write_audiofolder(CORPORA[name](n=n, seed=seed, sample_rate=sample_rate, workers=workers, **kw), out_dir)
-
-# %% ../nbs/02_sounds.ipynb #06b5affe
-@dataclass
-class SkippedClip:
-    "A clip `load_clips` left out: its split, row index, file and the reason."
-    split: str
-    index: int
-    file: str
-    reason: str
-
-def _wav_truncation(source) -> str | None:
-    "If `source` (bytes or a path) is a RIFF/WAVE file whose data chunk promises more bytes than it holds, say so."
-    try:
-        if isinstance(source, (bytes, bytearray)): f, size = io.BytesIO(source), len(source)
-        else: f, size = open(source, "rb"), os.path.getsize(source)
-    except OSError: return None
-    with f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE": return None
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos); chunk = f.read(8)
-            cid, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
-            if cid == b"data":
-                have = size - pos - 8
-                if length not in (0, 0xFFFFFFFF) and length > have:
-                    return f"truncated: the WAV header promises {length} bytes of audio but the file holds {have}"
-                return None
-            pos += 8 + length + (length & 1)
-    return None
-
-def check_clip(audio) -> str | None:
-    "Why `audio` (path, bytes or datasets audio dict) is unusable, or None if it decodes to finite samples."
-    try:
-        load_audio(audio, None)
-    except AudioLoadError as e:
-        return e.reason
-    raw = audio.get("bytes") or audio.get("path") if isinstance(audio, dict) else audio
-    return _wav_truncation(raw) if isinstance(raw, (bytes, bytearray, str, os.PathLike)) else None
-
-# %% ../nbs/02_sounds.ipynb #d3ba3506
-_TEXT_CANON, _AUDIO_CANON = "caption", "audio"
-_SPLIT_ORDER = {"train": 0, "valid": 1, "validation": 1, "dev": 1, "test": 2}
-
-def _parse_column(values: list[str]) -> list:
-    "Type a metadata.csv column: ints, floats, JSON lists/objects or booleans when every non-empty cell is one."
-    cells = [v for v in values if v != ""]
-    if not cells: return values
-    for cast in (int, float):
-        try: return [cast(v) if v != "" else None for v in values]
-        except ValueError: pass
-    if all(v[:1] in "[{" for v in cells):
-        try: return [json.loads(v) if v != "" else None for v in values]
-        except json.JSONDecodeError: pass
-    if all(v in ("true", "false") for v in cells): return [v == "true" if v != "" else None for v in values]
-    return values
-
-def _read_metadata(path: Path, text_column: str, file_column: str) -> dict[str, list]:
-    "Read a metadata.csv/.jsonl into columns; the text column stays text."
-    if not path.is_file(): raise FileNotFoundError(f"caption file {str(path)!r} does not exist")
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip(): continue
-            try: rows.append(json.loads(line))
-            except json.JSONDecodeError as e: raise ValueError(f"{path}: line {k} is not valid JSON ({e})") from None
-        names = list(dict.fromkeys(k for r in rows for k in r))
-        cols = {c: [r.get(c) for r in rows] for c in names}
-    elif path.suffix.lower() in (".csv", ".tsv"):
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            rows = list(reader)
-            names = reader.fieldnames or []
-        cols = {c: [r.get(c) if r.get(c) is not None else "" for r in rows] for c in names}
-        cols = {c: (v if c in (text_column, file_column) else _parse_column(v)) for c, v in cols.items()}
-    else:
-        raise ValueError(f"caption file {str(path)!r} must be .csv, .tsv or .jsonl")
-    for need, what in ((file_column, "file"), (text_column, "text")):
-        if need not in cols:
-            raise ValueError(f"{what} column {need!r} not found in {path}; its columns are {list(cols)} "
-                             f"(pass {'file_column' if what == 'file' else 'text_column'}=...)")
-    return cols
-
-def _metadata_in(folder: Path) -> Path | None:
-    "The metadata.csv / metadata.jsonl in `folder`, if any (both is an error)."
-    found = [folder / m for m in ("metadata.csv", "metadata.jsonl") if (folder / m).is_file()]
-    if len(found) > 1: raise ValueError(f"{folder} has both metadata.csv and metadata.jsonl; keep one")
-    return found[0] if found else None
-
-def _folder_splits(source: Path, metadata, text_column: str, file_column: str) -> dict[str, Dataset]:
-    "Read an audio folder (flat, with split subfolders, or a folder plus a caption file) into per-split Datasets."
-    if metadata is not None: parts = {"train": (source if source.is_dir() else source.parent, Path(metadata))}
-    elif source.is_file(): parts = {"train": (source.parent, source)}
-    elif (m := _metadata_in(source)) is not None: parts = {"train": (source, m)}
-    else:
-        parts = {d.name: (d, m) for d in sorted(source.iterdir()) if d.is_dir() and (m := _metadata_in(d)) is not None}
-        if not parts:
-            raise FileNotFoundError(f"no metadata.csv or metadata.jsonl in {source} or its subfolders; "
-                                    "pass metadata= the path of a captions CSV/JSONL with file_name and caption columns")
-        parts = dict(sorted(parts.items(), key=lambda kv: (_SPLIT_ORDER.get(kv[0], 3), kv[0])))
-    out = {}
-    for split, (folder, meta) in parts.items():
-        cols = _read_metadata(meta, text_column, file_column)
-        files = cols.pop(file_column)
-        if _AUDIO_CANON in cols: raise ValueError(f"{meta} has a column named {_AUDIO_CANON!r}; rename it (clapbook puts the clips there)")
-        cols = {_AUDIO_CANON: [str((folder / str(f)).resolve()) for f in files], **cols}
-        ds = Dataset.from_dict(cols).cast_column(_AUDIO_CANON, Audio(decode=False))
-        out[split] = _standardise(ds, _AUDIO_CANON, text_column, str(meta))
-    return out
-
-def _standardise(ds: Dataset, audio_column: str, text_column: str, name: str) -> Dataset:
-    "Rename the user's audio/text columns to `audio`/`caption` and make the audio column `Audio(decode=False)`."
-    for col, what in ((audio_column, "audio"), (text_column, "text")):
-        if col not in ds.column_names:
-            raise ValueError(f"{what} column {col!r} not found in {name}; its columns are {ds.column_names} "
-                             f"(pass {what}_column=...)")
-    for col, canon in ((audio_column, _AUDIO_CANON), (text_column, _TEXT_CANON)):
-        if col != canon:
-            if canon in ds.column_names:
-                raise ValueError(f"{name} already has a column {canon!r} besides {col!r}; remove or rename it first")
-            ds = ds.rename_column(col, canon)
-    feat = ds.features[_AUDIO_CANON]
-    if isinstance(feat, Audio): ds = ds.cast_column(_AUDIO_CANON, Audio(sampling_rate=feat.sampling_rate, decode=False))
-    elif isinstance(feat, Value) and feat.dtype in ("string", "large_string"): ds = ds.cast_column(_AUDIO_CANON, Audio(decode=False))
-    return ds
-
-def _keep_good(ds: Dataset, split: str, check: bool) -> tuple[Dataset, list[SkippedClip]]:
-    "Decode every clip (and look at every caption); drop and report the bad ones."
-    skipped = []
-    if not check: return ds, skipped
-    rows = ds.select_columns([_AUDIO_CANON, _TEXT_CANON]).iter(batch_size=256)   # stream: never the whole column at once
-    pairs = ((a, t) for b in rows for a, t in zip(b[_AUDIO_CANON], b[_TEXT_CANON]))
-    for i, (audio, text) in enumerate(pairs):
-        name = (audio.get("path") if isinstance(audio, dict) else str(audio)) or f"{split}[{i}]"
-        reason = check_clip(audio)
-        if reason is None and (not isinstance(text, str) or not text.strip()): reason = "empty caption"
-        if reason is not None:
-            skipped.append(SkippedClip(split, i, str(name), reason))
-            _log.warning("skipping %s: %s", name, reason)
-    if skipped:
-        bad = {s.index for s in skipped}
-        ds = ds.select([i for i in range(len(ds)) if i not in bad])
-    return ds, skipped
-
-def load_clips(source, audio_column: str = "audio", text_column: str = "caption", split: str | None = None,
-               metadata: str | Path | None = None, file_column: str = "file_name", check: bool = True,
-               return_skipped: bool = False, **load_kwargs):
-    "Load captioned clips from an audio folder, a caption file, a `datasets` object or a hub name; skip and report bad clips."
-    if isinstance(source, (Dataset, DatasetDict)):
-        parts, name = (dict(source) if isinstance(source, DatasetDict) else {split or "train": source}), "the dataset"
-        if isinstance(source, DatasetDict) and split is not None:
-            if split not in parts: raise KeyError(f"split {split!r} not found; the splits are {list(parts)}")
-            parts = {split: parts[split]}
-        parts = {s: _standardise(d, audio_column, text_column, name) for s, d in parts.items()}
-    elif isinstance(source, (str, os.PathLike)) and Path(source).expanduser().exists():
-        path = Path(source).expanduser()
-        parts = _folder_splits(path, metadata, text_column, file_column)
-        if split is not None:
-            if split not in parts: raise KeyError(f"split {split!r} not found in {path}; the splits are {list(parts)}")
-            parts = {split: parts[split]}
-    elif isinstance(source, os.PathLike) or (isinstance(source, str) and source.startswith(("/", "./", "../", "~", "\\"))):
-        raise FileNotFoundError(f"{str(source)!r} does not exist")
-    elif isinstance(source, str):      # a Hugging Face dataset name (needs internet the first time)
-        loaded = datasets.load_dataset(source, split=split, **load_kwargs)
-        return load_clips(loaded, audio_column, text_column, split=None if isinstance(loaded, DatasetDict) else split,
-                          check=check, return_skipped=return_skipped)
-    else:
-        raise TypeError(f"load_clips takes a folder, a caption file, a datasets object or a dataset name, not {type(source).__name__}")
-    out, skipped = {}, []
-    for s, d in parts.items():
-        out[s], sk = _keep_good(d, s, check)
-        skipped += sk
-    if skipped:
-        total = sum(len(d) for d in parts.values())
-        _log.warning("load_clips: skipped %d of %d clips that do not decode or have no caption", len(skipped), total)
-    result = next(iter(out.values())) if isinstance(source, Dataset) or split is not None else DatasetDict(out)
-    return (result, skipped) if return_skipped else result

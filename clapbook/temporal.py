@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .audio import crop_or_pad, load_audio
-from .sounds import SCENE_PHRASES, SCENE_TEMPLATES, SOUNDWORLD_CLASSES, active_span, soundworld_clip
+from .sounds import SCENE_PHRASES, SCENE_TEMPLATES, SOUNDWORLD_CLASSES, soundworld_clip
+from .synth import active_span
 from .losses import clap_loss, global_any, temporal_loss, upcast
 from .evaluate import t_classify
 

@@ -160,7 +160,7 @@ def test_benchmark_table_and_score(tasks):
 
 
 def test_task_from_folder_and_dataset(tmp_path, tasks):
-    from clapbook.sounds import write_audiofolder
+    from clapbook.data import write_audiofolder
     sw = tasks[0].data.select(range(8)).select_columns(["audio", "label"])
     write_audiofolder(sw, tmp_path / "mine")
     t = task_from(tmp_path / "mine", name="mine", label_column="label", split="test")

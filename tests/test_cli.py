@@ -1,11 +1,11 @@
-"""The `clapbook` command: help, data, zeroshot, embed, eval on a small saved model."""
-import hashlib, json, subprocess, sys
+"""The `clapbook` command: help, data, zeroshot, embed, eval on a small saved model; reproduce's dispatch."""
+import hashlib, importlib, inspect, json, subprocess, sys, types
 
 import numpy as np
 import pytest
 import torch
 
-from clapbook.cli import main
+from clapbook.cli import EXPERIMENTS, main
 from clapbook.model import CLAP, CLAP_PRESETS
 from clapbook.sounds import soundworld
 
@@ -29,7 +29,7 @@ def saved(tmp_path_factory):
 def test_help_lists_every_command():
     r = run("--help")
     assert r.returncode == 0
-    for cmd in ["data", "quickstart", "train", "eval", "embed", "zeroshot"]:
+    for cmd in ["data", "quickstart", "train", "eval", "embed", "zeroshot", "demo", "reproduce", "curate", "convert", "caption"]:
         assert cmd in r.stdout
 
 
@@ -95,27 +95,40 @@ def test_eval_on_an_audiofolder(saved, tmp_path):
     assert 0 <= out["zero_shot"]["accuracy"] <= 1 and "text_to_audio/R@1" in out["retrieval"]
 
 
-def test_reproduce_passes_its_arguments(monkeypatch, tmp_path):
-    import sys, types
-    import clapbook.cli as cli
+def _stub_experiment(monkeypatch, name):
+    "Stand in for clapbook.experiments.<name>: record what `run` is called with."
     seen = {}
-    fake = types.ModuleType("fake_reproduction")
-    fake.run = lambda **kw: seen.update(kw) or {}
-    monkeypatch.setitem(sys.modules, "fake_reproduction", fake)
-    monkeypatch.setitem(cli.REPRODUCTIONS, "temporal", ("fake_reproduction", "run"))
-    cli.main(["reproduce", "temporal", "--seeds", "4", "5", "--size", "full", "--device", "cuda", "--steps", "7",
-              "--out", str(tmp_path), "--quiet"])
-    assert seen["seeds"] == (4, 5) and seen["size"] == "full" and seen["device"] == "cuda"
-    assert seen["steps"] == 7 and seen["out_dir"] == str(tmp_path) and seen["progress"] is False
+    stub = types.ModuleType(f"clapbook.experiments.{name}")
+    stub.run = lambda **kw: seen.update(kw) or {}
+    monkeypatch.setitem(sys.modules, stub.__name__, stub)
+    return seen
 
 
-def test_reproduce_names_are_real_functions():
-    import importlib
-    import inspect
-    from clapbook.cli import REPRODUCTIONS
-    for name, (module, fn) in REPRODUCTIONS.items():
-        params = inspect.signature(getattr(importlib.import_module(module), fn)).parameters
-        assert {"out_dir", "seeds", "size", "device", "steps", "progress", "command"} <= set(params), name
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_reproduce_calls_the_experiment_modules_run(monkeypatch, tmp_path, capsys, name):
+    seen = _stub_experiment(monkeypatch, name)
+    main(["reproduce", name, "--seeds", "4", "5", "--size", "full", "--device", "cuda", "--out", str(tmp_path)])
+    assert seen == dict(size="full", seeds=(4, 5), out_dir=str(tmp_path), device="cuda", progress=True,
+                        command=f"clapbook reproduce {name} --seeds 4 5 --size full --device cuda --out {tmp_path}")
+    assert str(tmp_path / f"{name}.json") in capsys.readouterr().out
+
+
+def test_reproduce_defaults_and_choices(monkeypatch):
+    seen = _stub_experiment(monkeypatch, "curation")
+    main(["reproduce", "curation", "--quiet"])
+    assert seen["size"] == "tiny" and seen["seeds"] == (0, 1, 2) and seen["out_dir"] == "experiments/results"
+    assert seen["device"] == "cpu" and seen["progress"] is False
+    for bad in (["reproduce", "curation", "--size", "small"], ["reproduce", "nothing"]):
+        with pytest.raises(SystemExit):
+            main(bad)
+
+
+def test_every_experiment_module_has_the_run_contract():
+    # green once the experiments layer (clapbook.experiments) is in the package
+    pytest.importorskip("clapbook.experiments")
+    for name in EXPERIMENTS:
+        params = inspect.signature(importlib.import_module(f"clapbook.experiments.{name}").run).parameters
+        assert {"size", "seeds", "out_dir", "device", "command", "progress"} <= set(params), name
 
 
 def test_demo_dry_run_writes_the_notebook_and_prints_the_voila_command(saved, tmp_path, capsys):

@@ -179,7 +179,7 @@ def test_read_captions(tmp_path):
 
 def test_curate_files(tmp_path):
     from clapbook.model import CLAP, CLAP_PRESETS
-    from clapbook.sounds import load_clips
+    from clapbook.data import load_clips
     torch.manual_seed(0)
     model = CLAP(CLAP_PRESETS["tiny-gpt2"])
     pool = tmp_path / "pool"; (pool / "sub").mkdir(parents=True)
