@@ -100,7 +100,7 @@ PROMPT_SETS = {   # candidate prompt sets for zero-shot classification; "default
 def prompt_accuracies(model, dataset, candidates: dict | None = None, label_column: str = "label",
                       batch_size: int = 64) -> dict[str, float]:
     "Zero-shot accuracy on `dataset` of each candidate prompt set (name -> templates); the audio is embedded once."
-    from clapbook.evaluate import _dataset_targets, _embed_dataset_audio, accuracy, class_text_embeddings, zero_shot_logits
+    from clapbook.evaluate import dataset_targets as _dataset_targets, embed_dataset_audio as _embed_dataset_audio, accuracy, class_text_embeddings, zero_shot_logits
     candidates = PROMPT_SETS if candidates is None else candidates
     if not candidates: raise ValueError("prompt_accuracies: no candidate prompt sets")
     labels, targets, multi = _dataset_targets(dataset, label_column, None, "prompt_accuracies")
@@ -113,7 +113,6 @@ def choose_prompts(model, valid, candidates: dict | None = None, **kwargs) -> tu
     "The candidate prompt set with the best zero-shot accuracy on the validation split `valid` (ties: the earlier), and all scores."
     scores = prompt_accuracies(model, valid, candidates, **kwargs)
     return max(scores, key=lambda k: (scores[k], -list(scores).index(k))), scores
-
 
 # %% ../nbs/90_cli.ipynb #99679e38
 def quickstart_rows(metrics: dict) -> list[dict]:
