@@ -261,9 +261,9 @@ def cmd_train(args):
     print(f"done: {state['step']} steps; best model in {Path(args.out) / 'best'}, last in {Path(args.out) / 'last'}")
 
 def cmd_eval(args):
-    from clapbook.model import CLAP
+    from clapbook.pretrained import load_pretrained
     from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval
-    model = CLAP.from_pretrained(args.checkpoint, device=args.device)
+    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
     ds = _load_data(args.data, args.split, args.audio_column, args.text_column)
     out = {"data": args.data, "split": args.split, "clips": len(ds)}
     if args.label_column in ds.column_names:
@@ -280,8 +280,8 @@ def cmd_eval(args):
             if section in out: print(section + ": " + ", ".join(f"{k} {v:.3f}" for k, v in out[section].items()))
 
 def cmd_embed(args):
-    from clapbook.model import CLAP
-    model = CLAP.from_pretrained(args.checkpoint, device=args.device)
+    from clapbook.pretrained import load_pretrained
+    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
     if args.texts:
         names = [l.rstrip("\n") for l in Path(args.texts).read_text().splitlines() if l.strip()]
         emb = model.embed_text(names, precision=args.precision)
@@ -297,12 +297,12 @@ def cmd_embed(args):
     print(f"wrote {tuple(emb.shape)} embeddings to {out}")
 
 def cmd_zeroshot(args):
-    from clapbook.model import CLAP
+    from clapbook.pretrained import load_pretrained
     from clapbook.audio import AudioLoadError
     from clapbook.evaluate import zero_shot_classify
     labels = [l.strip() for l in args.labels.split(",") if l.strip()]
     if len(labels) < 2: raise SystemExit("error: --labels needs at least two comma-separated labels")
-    model = CLAP.from_pretrained(args.checkpoint, device=args.device)
+    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
     results, failed = [], 0
     for f in args.files:
         try: p = zero_shot_classify(model, [f], labels, template=args.template)[0]
