@@ -179,7 +179,8 @@ def equivalence_check(reference: dict, local_losses=(False, True)) -> dict:
         ref = reference["losses"][name]; ref_grads = ref["grads"]; here = shard(batch, rank, world)
         for local in local_losses:
             m = copy.deepcopy(model)
-            loss = DistributedDataParallel(LossModule(m, loss_fn), find_unused_parameters=True)(here, local_loss=local)
+            ddp = DistributedDataParallel(LossModule(m, loss_fn), find_unused_parameters=True)   # kept: backward needs it
+            loss = ddp(here, local_loss=local)
             loss.backward()                                               # DDP averages the gradients over the ranks
             grads = _grads(m)
             out[f"{name}{' (local loss)' if local else ''}"] = {
