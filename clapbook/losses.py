@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['upcast', 'check_embeddings', 'similarity_logits', 'clap_loss', 'contrastive_accuracy', 'temporal_loss',
-           'soft_targets', 'soft_clap_loss', 'clap_loss_rows', 'soft_clap_loss_rows']
+__all__ = ['upcast', 'check_embeddings', 'similarity_logits', 'clap_loss', 'contrastive_accuracy', 'soft_targets',
+           'soft_clap_loss', 'temporal_loss', 'clap_loss_rows', 'soft_clap_loss_rows']
 
 # %% ../nbs/06_losses.ipynb #9c5e818d
 def upcast(x: Tensor) -> Tensor:
@@ -83,20 +83,6 @@ def contrastive_accuracy(audio_emb: Tensor, text_emb: Tensor) -> dict[str, float
     return {"audio_to_text": (sim.argmax(dim=1) == target).float().mean().item(),
             "text_to_audio": (sim.argmax(dim=0) == target).float().mean().item()}
 
-# %% ../nbs/06_losses.ipynb #885dda71
-def temporal_loss(audio_emb: Tensor, pos_text_emb: Tensor, neg_text_emb: Tensor, logit_scale) -> Tensor:
-    "Paper 3's temporal-focused loss, eq. (3): mean over clips of -log softmax(positive vs negative caption); a 0-d tensor."
-    fn = "temporal_loss"
-    check_embeddings(audio_emb, pos_text_emb, fn, same_n=True, names=("audio_emb", "pos_text_emb"))
-    check_embeddings(audio_emb, neg_text_emb, fn, same_n=True, names=("audio_emb", "neg_text_emb"))
-    scale = _as_logit_scale(logit_scale, fn)
-    dtype = torch.promote_types(torch.promote_types(audio_emb.dtype, pos_text_emb.dtype), torch.float32)
-    a = F.normalize(audio_emb.to(dtype), dim=-1)                 # E_i^a
-    pos = (a * F.normalize(pos_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t      (N,)
-    neg = (a * F.normalize(neg_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t-bar  (N,)
-    logits = scale * torch.stack([pos, neg], dim=1)              # (N, 2): column 0 is the right caption
-    return F.cross_entropy(logits, torch.zeros(len(a), dtype=torch.long, device=a.device))   # eq. (3), mean over i
-
 # %% ../nbs/06_losses.ipynb #e91a77e7
 def soft_targets(teacher_emb: Tensor, beta: float = 0.3, teacher_scale: float = 1 / 0.07) -> Tensor:
     "Paper 2's soft labels, eqs. (2)-(4): `(1 - beta) * one-hot + beta * softmax(teacher_scale * cos(teacher_i, teacher_j))`, rows sum to 1."
@@ -127,6 +113,20 @@ def soft_clap_loss(audio_emb: Tensor, text_emb: Tensor, logit_scale, teacher_aud
     l_t = F.kl_div(F.log_softmax(logits, dim=1), y_at, reduction="batchmean")     # L~_t: clip i over captions
     l_a = F.kl_div(F.log_softmax(logits.T, dim=1), y_ta, reduction="batchmean")   # L~_a: caption i over clips
     return 0.5 * (l_t + l_a)                                                      # eq. (5)
+
+# %% ../nbs/06_losses.ipynb #885dda71
+def temporal_loss(audio_emb: Tensor, pos_text_emb: Tensor, neg_text_emb: Tensor, logit_scale) -> Tensor:
+    "Paper 3's temporal-focused loss, eq. (3): mean over clips of -log softmax(positive vs negative caption); a 0-d tensor."
+    fn = "temporal_loss"
+    check_embeddings(audio_emb, pos_text_emb, fn, same_n=True, names=("audio_emb", "pos_text_emb"))
+    check_embeddings(audio_emb, neg_text_emb, fn, same_n=True, names=("audio_emb", "neg_text_emb"))
+    scale = _as_logit_scale(logit_scale, fn)
+    dtype = torch.promote_types(torch.promote_types(audio_emb.dtype, pos_text_emb.dtype), torch.float32)
+    a = F.normalize(audio_emb.to(dtype), dim=-1)                 # E_i^a
+    pos = (a * F.normalize(pos_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t      (N,)
+    neg = (a * F.normalize(neg_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t-bar  (N,)
+    logits = scale * torch.stack([pos, neg], dim=1)              # (N, 2): column 0 is the right caption
+    return F.cross_entropy(logits, torch.zeros(len(a), dtype=torch.long, device=a.device))   # eq. (3), mean over i
 
 # %% ../nbs/06_losses.ipynb #5a1e0c12
 def _unit_f32(audio_emb: Tensor, text_emb: Tensor) -> tuple[Tensor, Tensor]:
