@@ -16,8 +16,17 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from clapbook.distributed import proof_model, run_ranks
-from clapbook.losses import global_batch
-from clapbook.train import _LossModule, clap_pair_loss, collate_pairs, PairDataset, rank_and_world
+from clapbook.losses import clap_loss, upcast
+from clapbook.ranks import LossModule, rank_and_world
+from clapbook.train import clap_pair_loss, collate_pairs, PairDataset
+
+
+def _pair_loss(model, batch, communicate: bool = True):
+    "The training loss over every rank's pairs (`clap_pair_loss`), or, without `communicate`, over this rank's pairs only."
+    if communicate: return clap_pair_loss(model, batch)
+    waves, caps = batch
+    a, t, scale = model(waves, **{k: v.to(waves.device) for k, v in model.tokenize(caps).items()})
+    return clap_loss(upcast(a), upcast(t), upcast(scale))
 from clapbook.audio import FRONTENDS
 
 
@@ -29,17 +38,16 @@ def _bench(steps: int, batch_size: int) -> dict:
     pairs = PairDataset(data, fe.sample_rate, fe.clip_seconds, fe.pad, train=False)
     batch = collate_pairs([pairs[i] for i in range(batch_size)])
     model = proof_model().train()
-    ddp = DistributedDataParallel(_LossModule(model, clap_pair_loss), find_unused_parameters=True) if world > 1 else None
+    ddp = DistributedDataParallel(LossModule(model, _pair_loss), find_unused_parameters=True) if world > 1 else None
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def step(communicate: bool):
         if ddp is None: loss = clap_pair_loss(model, batch); loss.backward()
         elif communicate:
-            with global_batch(): loss = ddp(batch)
-            loss.backward()
+            loss = ddp(batch); loss.backward()
         else:
             with ddp.no_sync():                        # no gradient all-reduce, and the loss on local pairs only
-                loss = ddp(batch); loss.backward()
+                loss = ddp(batch, communicate=False); loss.backward()
         opt.step(); opt.zero_grad(set_to_none=True)
 
     def timed(communicate: bool) -> float:

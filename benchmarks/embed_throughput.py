@@ -36,7 +36,7 @@ import torch
 def build(tmp):
     "A HTSAT-tiny ClapModel with random weights, saved and loaded back by clapbook: the same weights on both sides."
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
-    from clapbook.model import CLAP
+    from clapbook.pretrained import load_pretrained
     from clapbook.text import load_roberta_tokenizer
     tok = load_roberta_tokenizer()
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def build(tmp):
     hf.save_pretrained(tmp); tok.save_pretrained(tmp)
     fe = ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad", frequency_min=50, frequency_max=14000)
     fe.save_pretrained(tmp)
-    return hf, fe, CLAP.from_pretrained(tmp, verbose=False)
+    return hf, fe, load_pretrained(tmp, verbose=False)
 
 
 def hf_embed(hf, fe, waves):

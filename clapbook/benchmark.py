@@ -19,10 +19,10 @@ import torch
 from datasets import Dataset
 from torch import Tensor
 
-from .evaluate import (DEFAULT_TEMPLATE, _check_labels, _dataset_targets, _embed, _embed_dataset_audio,
-                               _model_logit_scale, accuracy, class_text_embeddings, mean_average_precision,
-                               retrieval_metrics, t_classify, zero_shot_logits, zero_shot_probabilities,
-                               zero_shot_score)
+from .evaluate import (DEFAULT_TEMPLATE, accuracy, class_text_embeddings, mean_average_precision, retrieval_metrics,
+                               t_classify, zero_shot_logits, zero_shot_probabilities, zero_shot_score)
+from .evaluate import (check_labels as _check_labels, dataset_targets as _dataset_targets, embed_items as _embed,
+                               embed_dataset_audio as _embed_dataset_audio, model_logit_scale as _model_logit_scale)
 
 # %% auto #0
 __all__ = ['TASK_KINDS', 'COUNT_WORDS', 'ENCODER_SIZES', 'Task', 'evaluate_task', 'LookupModel', 'register_label',

@@ -97,9 +97,9 @@ def cmd_train(args):
 # %% ../nbs/90_cli.ipynb #3a8dd6a7
 def cmd_eval(args):
     "`clapbook eval`: zero-shot accuracy and retrieval metrics of a saved model."
-    from clapbook.model import CLAP
+    from clapbook.pretrained import load_pretrained
     from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval
-    model = CLAP.from_pretrained(args.checkpoint, device=args.device)
+    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
     ds = _load_data(args.data, args.split, args.audio_column, args.text_column)
     out = {"data": args.data, "split": args.split, "clips": len(ds)}
     if args.label_column in ds.column_names:
@@ -117,8 +117,8 @@ def cmd_eval(args):
 
 def cmd_embed(args):
     "`clapbook embed`: audio or text embeddings to .npy or .parquet."
-    from clapbook.model import CLAP
-    model = CLAP.from_pretrained(args.checkpoint, device=args.device)
+    from clapbook.pretrained import load_pretrained
+    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
     if args.texts:
         names = [l.rstrip("\n") for l in Path(args.texts).read_text().splitlines() if l.strip()]
         emb = model.embed_text(names, precision=args.precision)
@@ -135,12 +135,12 @@ def cmd_embed(args):
 
 def cmd_zeroshot(args):
     "`clapbook zeroshot`: classify audio files against labels; a file that does not decode is reported and skipped."
-    from clapbook.model import CLAP
+    from clapbook.pretrained import load_pretrained
     from clapbook.audio import AudioLoadError
     from clapbook.evaluate import zero_shot_classify
     labels = [l.strip() for l in args.labels.split(",") if l.strip()]
     if len(labels) < 2: raise SystemExit("error: --labels needs at least two comma-separated labels")
-    model = CLAP.from_pretrained(args.checkpoint, device=args.device)
+    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
     results, failed = [], 0
     for f in args.files:
         try: p = zero_shot_classify(model, [f], labels, template=args.template)[0]

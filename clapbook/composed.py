@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from . import __version__
 from .audio import FRONTENDS, crop_or_pad, load_audio
 from .losses import clap_loss, upcast
+from .ranks import global_clap_loss
 from .text import max_tokens, last_token_positions
 from .train import PairDataset
 
@@ -121,7 +122,7 @@ def frozen_call(module: nn.Module, *args, **kwargs):
     return functional_call(module, {**params, **dict(module.named_buffers())}, args, kwargs)
 
 def composed_loss_terms(model, wave: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                        unlabeled: torch.Tensor, prompt: str = A2T_PROMPT) -> dict:
+                        unlabeled: torch.Tensor, prompt: str = A2T_PROMPT, local_loss: bool = False) -> dict:
     "Eq. (18)'s terms for labeled clips `wave` (batch, samples) with captions and unlabeled clips `unlabeled` (batch, samples); `model.a2t` from `add_a2t`."
     a2t = getattr(model, "a2t", None)
     if a2t is None: raise ValueError("composed_loss_terms: the model has no a2t module; call add_a2t(model) first")
@@ -129,18 +130,18 @@ def composed_loss_terms(model, wave: torch.Tensor, input_ids: torch.Tensor, atte
     # eq. (5): labeled pairs
     a = model.encode_audio(wave)
     t = model.encode_text(input_ids, attention_mask)
-    l_infonce = clap_loss(upcast(a), upcast(t), scale)
+    l_infonce = global_clap_loss(upcast(a), upcast(t), scale, local_loss)     # every rank's pairs (ch. 6a)
     # eqs. (6)-(10): unlabeled audio vs "this sound is <a2t>"; trains a2t only
     with torch.no_grad(): z_u = model.encode_audio(unlabeled)                  # eq. (6), a fixed target
     token = a2t(z_u)                                                           # eq. (7), (batch, token_dim)
     pseudo = pseudo_text_inputs(te, token.to(te.get_input_embeddings().weight.dtype), prompt, detach_table=True)  # eq. (8)
     z_hat = frozen_call(model.text_projection, frozen_call(te, **pseudo))      # eq. (9), through frozen weights
-    l_a2t = clap_loss(upcast(z_u), upcast(z_hat), scale.detach())              # eq. (10)
+    l_a2t = global_clap_loss(upcast(z_u), upcast(z_hat), scale.detach(), local_loss)   # eq. (10)
     # eqs. (11)-(17): the mixture vs the caption followed by the (detached) pseudo token
     a_c = model.encode_audio(compose_audio(wave, unlabeled))                   # eqs. (11)-(12)
     composed = compose_text_inputs(te, input_ids, attention_mask, token.detach().to(pseudo["inputs_embeds"].dtype))  # eq. (15)
     t_c = model.encode_text(**composed)                                        # eq. (16)
-    l_composed = clap_loss(upcast(a_c), upcast(t_c), scale)                    # eq. (17)
+    l_composed = global_clap_loss(upcast(a_c), upcast(t_c), scale, local_loss)  # eq. (17)
     return {"loss": l_infonce + l_a2t + l_composed,                            # eq. (18)
             "infonce": l_infonce, "a2t": l_a2t, "composed": l_composed, "token": token}
 
@@ -201,12 +202,13 @@ def collate_mix(items: list[dict]) -> dict:
 def _tokens(model, captions: list[str], device) -> dict:
     return {k: v.to(device) for k, v in model.tokenize(captions).items()}
 
-def composed_loss(model, batch: dict) -> torch.Tensor:
+def composed_loss(model, batch: dict, local_loss: bool = False) -> torch.Tensor:
     "`train`'s `loss_fn` for paper 4's method: eq. (18) on a `collate_mix` batch (`wave`, `caption`, `partner` = unlabeled clips)."
     tok = _tokens(model, batch["caption"], batch["wave"].device)
-    return composed_loss_terms(model, batch["wave"], tok["input_ids"], tok["attention_mask"], batch["partner"])["loss"]
+    return composed_loss_terms(model, batch["wave"], tok["input_ids"], tok["attention_mask"], batch["partner"],
+                               local_loss=local_loss)["loss"]
 
-def concatenate_loss(model, batch: dict) -> torch.Tensor:
+def concatenate_loss(model, batch: dict, local_loss: bool = False) -> torch.Tensor:
     "`train`'s `loss_fn` for the all-labels reference: InfoNCE on both labeled batches plus the mixture vs the two captions concatenated."
     if "partner_caption" not in batch: raise ValueError("concatenate_loss: the batch has no partner_caption (MixPairs(partner_text_column=...))")
     scale, dev = upcast(model.logit_scale), batch["wave"].device
@@ -215,7 +217,7 @@ def concatenate_loss(model, batch: dict) -> torch.Tensor:
                        (compose_audio(batch["wave"], batch["partner"]),
                         [f"{c} {p}" for c, p in zip(batch["caption"], batch["partner_caption"])])):
         a, t = model.encode_audio(wave), model.encode_text(**_tokens(model, caps, dev))
-        loss = loss + clap_loss(upcast(a), upcast(t), scale)
+        loss = loss + global_clap_loss(upcast(a), upcast(t), scale, local_loss)
     return loss
 
 # %% ../nbs/11_composed.ipynb #a14ef6ec

@@ -27,6 +27,7 @@ from . import __version__
 from .audio import FRONTENDS, audio_to_bytes
 from .model import CLAP, CLAP_PRESETS, prepare_audio
 from .losses import soft_clap_loss, upcast
+from .ranks import global_soft_clap_loss
 from .train import TrainConfig, train
 from .evaluate import DEFAULT_TEMPLATE, class_text_embeddings, evaluate_zero_shot
 
@@ -296,11 +297,11 @@ class ReplayCollate:
 # %% ../nbs/10_curation.ipynb #fc2b022b
 def soft_label_loss_fn(beta: float = 0.3, teacher_scale: float = 1 / 0.07):
     "A `train` loss_fn: `soft_clap_loss` on a `TeacherPairs` batch (beta = 0 is the plain CLAP loss)."
-    def loss_fn(model, batch):
+    def loss_fn(model, batch, local_loss: bool = False):
         tok = {k: v.to(batch["wave"].device) for k, v in model.tokenize(batch["caption"]).items()}
         a, t, scale = model(batch["wave"], **tok)
-        return soft_clap_loss(upcast(a), upcast(t), upcast(scale), batch["teacher_audio"], batch["teacher_text"],
-                              beta=beta, teacher_scale=teacher_scale)
+        return global_soft_clap_loss(upcast(a), upcast(t), upcast(scale), batch["teacher_audio"], batch["teacher_text"],
+                                     beta=beta, teacher_scale=teacher_scale, local_loss=local_loss)   # every rank's pairs (ch. 6a)
     return loss_fn
 
 def train_student(teacher: CLAP, pairs: TeacherPairs, steps: int, beta: float = 0.0, replay: TeacherPairs | None = None,

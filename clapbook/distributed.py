@@ -25,14 +25,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .audio import FRONTENDS
 from .model import CLAP, CLAP_PRESETS
-from .losses import global_batch
-from .train import (GlobalBatchNorm2d, PairDataset, TrainConfig, _LossModule, _swap_batchnorm, clap_pair_loss,
-                            collate_pairs, rank_and_world, train)
+from .files import atomic_write, write_json
+from .ranks import GlobalBatchNorm2d, LossModule, gather_rows, rank_and_world, swap_batchnorm
+from .train import PairDataset, TrainConfig, atomic_save, clap_pair_loss, collate_pairs, train
 
 # %% auto #0
 __all__ = ['free_port', 'shutdown_distributed', 'init_distributed', 'run_ranks', 'gather_demo', 'proof_model', 'shard',
-           'proof_batches', 'equivalence_check', 'short_run', 'max_weight_diff', 'embed_to_disk_sharded',
-           'chunked_search_sharded', 'curation_check', 'proof', 'torchrun_command', 'describe_hardware']
+           'proof_batches', 'equivalence_reference', 'equivalence_check', 'short_run', 'max_weight_diff',
+           'embed_to_disk_sharded', 'chunked_search_sharded', 'curation_check', 'proof', 'torchrun_command',
+           'describe_hardware']
 
 # %% ../nbs/17_distributed.ipynb #d17c0005
 def free_port() -> int:
@@ -66,7 +67,7 @@ def _rank_main(rank: int, world: int, port: int, fn, args: tuple, out_dir: str, 
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
     try:
         result = fn(*args)
-        torch.save(result, Path(out_dir) / f"rank{rank}.pt")
+        atomic_save(result, Path(out_dir) / f"rank{rank}.pt")   # whole, or not at all
     finally:
         dist.destroy_process_group()
 
@@ -89,7 +90,6 @@ def run_ranks(fn, world_size: int = 2, args: tuple = (), timeout_s: float = 180,
 # %% ../nbs/17_distributed.ipynb #d17c0011
 def gather_demo() -> dict:
     "On every rank: the gradient that reaches this rank's rows through a plain `all_gather` and through `gather_rows`."
-    from clapbook.losses import gather_rows
     rank, world = rank_and_world()
     x = torch.full((2, 3), float(rank + 1), requires_grad=True)          # this rank's two rows
     parts = [torch.empty_like(x) for _ in range(world)]
@@ -107,7 +107,7 @@ def proof_model(seed: int = 0) -> CLAP:
     torch.manual_seed(seed)
     model = CLAP(replace(CLAP_PRESETS["tiny"], projection_dropout=0.0))
     model.audio_encoder.config = replace(model.audio_encoder.config, dropout=0.0, fc_dropout=0.0)
-    _swap_batchnorm(model, GlobalBatchNorm2d)        # BatchNorm with a correct backward on the CPU (section 4)
+    swap_batchnorm(model, GlobalBatchNorm2d)         # BatchNorm with a correct backward on the CPU (section 4)
     return model
 
 def shard(batch, rank: int, world: int):
@@ -119,7 +119,7 @@ def shard(batch, rank: int, world: int):
     raise TypeError(f"shard: cannot split a {type(batch).__name__}")
 
 def proof_batches(n: int = 16, seed: int = 0) -> dict:
-    "One batch of `n` SoundWorld pairs for each loss of the book: name -> (loss_fn, batch, needs_a2t)."
+    "One batch of `n` SoundWorld pairs for each loss of the book: name -> (loss_fn(model, batch, local_loss), batch, needs_a2t)."
     from clapbook.sounds import soundworld
     from clapbook.temporal import collate_temporal, event_bank, temporal_set, tclap_loss_fn
     from clapbook.curation import soft_label_loss_fn
@@ -153,28 +153,40 @@ def _to_dtype(batch, dtype):
     if isinstance(batch, dict): return {k: _to_dtype(v, dtype) for k, v in batch.items()}
     return batch
 
-def equivalence_check(n: int = 16, local_losses=(False, True), dtype: torch.dtype = torch.float32) -> dict:
-    "On every rank: each loss and its gradients for one process with all `n` pairs and for the ranks with `n / W` each (DDP + `global_batch`), model and data in `dtype`."
+def _proof_cases(dtype):
+    "(name, model, loss_fn, batch) for each loss of `proof_batches(16)`, model and data in `dtype`."
     from clapbook.composed import add_a2t
-    rank, world = rank_and_world()
-    base, out = proof_model().to(dtype), {}
-    for name, (loss_fn, batch, needs_a2t) in proof_batches(n).items():
-        model, batch = copy.deepcopy(base), _to_dtype(batch, dtype)
+    base = proof_model().to(dtype)
+    for name, (loss_fn, batch, needs_a2t) in proof_batches(16).items():
+        model = copy.deepcopy(base)
         if needs_a2t: add_a2t(model, dropout=0.0, seed=0); model.to(dtype)
-        ref = copy.deepcopy(model).train()
-        ref_loss = loss_fn(ref, batch); ref_loss.backward()               # one process, batch n (no process group used)
-        ref_grads = _grads(ref)
+        yield name, model.train(), loss_fn, _to_dtype(batch, dtype)
+
+def equivalence_reference(dtype: torch.dtype = torch.float32) -> dict:
+    "In one process with no process group: each loss of the book and its gradients on all 16 pairs, model and data in `dtype`."
+    if rank_and_world()[1] > 1: raise RuntimeError("equivalence_reference is the one-process side: call it before the process group starts")
+    out = {}
+    for name, model, loss_fn, batch in _proof_cases(dtype):
+        loss = loss_fn(model, batch); loss.backward()
+        out[name] = {"loss": loss.item(), "grads": _grads(model)}
+    return {"dtype": dtype, "losses": out}
+
+def equivalence_check(reference: dict, local_losses=(False, True)) -> dict:
+    "On every rank: each loss and its gradients with 16 / W pairs per rank (DDP, chapter 6a's losses) against the one-process `reference`."
+    rank, world = rank_and_world()
+    out = {}
+    for name, model, loss_fn, batch in _proof_cases(reference["dtype"]):
+        ref = reference["losses"][name]; ref_grads = ref["grads"]; here = shard(batch, rank, world)
         for local in local_losses:
-            m = copy.deepcopy(model).train()
-            ddp = DistributedDataParallel(_LossModule(m, loss_fn), find_unused_parameters=True)
-            with global_batch(local_loss=local): loss = ddp(shard(batch, rank, world))
+            m = copy.deepcopy(model)
+            ddp = DistributedDataParallel(LossModule(m, loss_fn), find_unused_parameters=True)   # kept: backward needs it
+            loss = ddp(here, local_loss=local)
             loss.backward()                                               # DDP averages the gradients over the ranks
             grads = _grads(m)
             out[f"{name}{' (local loss)' if local else ''}"] = {
-                "pairs_here": len(shard(batch, rank, world)[0] if isinstance(batch, tuple) else shard(batch, rank, world)["caption"]),
-                "triplets_here": int(shard(batch, rank, world)["has_negative"].sum()) if name == "temporal" else None,
-                "loss_one_process": ref_loss.item(), "loss_ranks": loss.item(),
-                "loss_diff": abs(ref_loss.item() - loss.item()),
+                "pairs_here": len(here[0] if isinstance(here, tuple) else here["caption"]),
+                "triplets_here": int(here["has_negative"].sum()) if name == "temporal" else None,
+                "loss_one_process": ref["loss"], "loss_ranks": loss.item(), "loss_diff": abs(ref["loss"] - loss.item()),
                 "grad_diff": max((grads[k] - g).abs().max().item() for k, g in ref_grads.items() if k in grads),
                 "grad_max": max(g.abs().max().item() for g in ref_grads.values()),
                 "worst_tensor": max((k for k in ref_grads if k in grads), key=lambda k: (grads[k] - ref_grads[k]).abs().max().item()),
@@ -224,12 +236,13 @@ def embed_to_disk_sharded(embed_fn, items, path, batch_size: int = 256, progress
             if sum(len(a) for a in arrays) != n:
                 raise RuntimeError(f"embed_to_disk_sharded: the slices in {str(path.parent)!r} hold {sum(len(a) for a in arrays)} "
                                    f"rows for {n} items (a shared folder is needed: every rank writes there)")
-            tmp = path.with_name(f".{path.name}.tmp")
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, arrays[0].shape[1]))
-            start = 0
-            for a in arrays: out[start:start + len(a)] = a; start += len(a)
-            out.flush(); del out, arrays
-            os.replace(tmp, path)                                       # one file under the final name, or none
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                      "shape": (n, arrays[0].shape[1])}
+            with atomic_write(path) as f:                               # one file under the final name, or none
+                np.lib.format.write_array_header_1_0(f, header)
+                for a in arrays:
+                    for i in range(0, len(a), 65536): f.write(np.ascontiguousarray(a[i:i + 65536], dtype=np.float32).tobytes())
+            del arrays
     finally:
         dist.barrier()
         if hi > lo: part.unlink(missing_ok=True)
@@ -276,12 +289,13 @@ def curation_check(n_items: int = 50, n_keys: int = 300, d: int = 16) -> dict:
     return out
 
 # %% ../nbs/17_distributed.ipynb #d17c0026
-def proof(out_dir, one_rank_stopped=None) -> dict:
-    "Every check of this chapter on the running ranks; rank 0 writes `proof.json` and `weights.pt` to `out_dir`."
+def proof(out_dir, references: dict, one_rank_stopped=None) -> dict:
+    "Every check of this chapter on the running ranks against the one-process `references` (float32, float64); rank 0 writes `proof.json` and `weights.pt`."
     out_dir = Path(out_dir); rank, world = rank_and_world()
     t0 = time.perf_counter()
-    res = {"world_size": world, "gather": gather_demo(), "losses": equivalence_check(), "curation": curation_check(),
-           "losses_float64": equivalence_check(local_losses=(False,), dtype=torch.float64)}   # the same code in float64 (section 5)
+    res = {"world_size": world, "gather": gather_demo(), "losses": equivalence_check(references["float32"]),
+           "curation": curation_check(),
+           "losses_float64": equivalence_check(references["float64"], local_losses=(False,))}   # the same code in float64 (section 5)
     t1 = time.perf_counter()
     full = short_run(out_dir / "ranks-full", batch_size=16 // world)          # 6 steps on `world` ranks, 16 / world pairs each
     stopped = short_run(out_dir / "ranks-stopped", batch_size=16 // world, stop_at_step=3)   # killed at step 3
@@ -291,9 +305,8 @@ def proof(out_dir, one_rank_stopped=None) -> dict:
     res["training"] = {"losses_ranks_full": full["losses"], "stopped_at": stopped["step"], "seconds": time.perf_counter() - t1}
     res["seconds_checks"] = t1 - t0
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        torch.save(weights, out_dir / "weights.pt")
-        (out_dir / "proof.json").write_text(__import__("json").dumps(res, indent=1))
+        atomic_save(weights, out_dir / "weights.pt")
+        write_json(out_dir / "proof.json", res, indent=1)
     return res
 
 # %% ../nbs/17_distributed.ipynb #d17c0027
@@ -320,8 +333,9 @@ def _main(argv=None):
     p.add_argument("what", choices=["proof"]); p.add_argument("--out", required=True)
     p.add_argument("--resume-one-rank", default=None, help="folder of a 1-process short_run stopped at step 3")
     a = p.parse_args(argv)
+    references = {"float32": equivalence_reference(), "float64": equivalence_reference(torch.float64)}   # one process: no group yet
     init_distributed(timeout_s=120)
-    try: proof(a.out, a.resume_one_rank)
+    try: proof(a.out, references, a.resume_one_rank)
     finally: shutdown_distributed()
 
 if __name__ == "__main__" and "__file__" in globals(): _main()

@@ -20,15 +20,16 @@ from torch import Tensor
 from .losses import similarity_logits
 
 # %% auto #0
-__all__ = ['DEFAULT_TEMPLATE', 'make_prompts', 'class_text_embeddings', 'zero_shot_logits', 'zero_shot_probabilities',
-           'zero_shot_classify', 'accuracy', 'confusion_matrix', 'plot_confusion', 'average_precision',
-           'mean_average_precision', 'f1_score', 'retrieval_metrics', 'plot_similarity', 'zero_shot_score',
-           'evaluate_zero_shot', 'evaluate_retrieval', 't_classify', 'evaluate_t_classify']
+__all__ = ['DEFAULT_TEMPLATE', 'check_labels', 'make_prompts', 'embed_items', 'class_text_embeddings', 'zero_shot_logits',
+           'zero_shot_probabilities', 'model_logit_scale', 'zero_shot_classify', 'accuracy', 'confusion_matrix',
+           'plot_confusion', 'average_precision', 'mean_average_precision', 'f1_score', 'retrieval_metrics',
+           'plot_similarity', 'zero_shot_score', 'embed_dataset_audio', 'dataset_targets', 'evaluate_zero_shot',
+           'evaluate_retrieval', 't_classify', 'evaluate_t_classify']
 
 # %% ../nbs/08_evaluate.ipynb #0e35c1e2
 DEFAULT_TEMPLATE = "this is a sound of {label}"
 
-def _check_labels(labels, fn: str) -> list[str]:
+def check_labels(labels, fn: str) -> list[str]:
     "`labels` as a list of distinct non-empty strings, or a clear error."
     if isinstance(labels, str) or labels is None:
         raise TypeError(f"{fn}: labels must be a list of class names, got {labels!r}")
@@ -43,13 +44,13 @@ def _check_labels(labels, fn: str) -> list[str]:
 
 def make_prompts(labels, template: str = DEFAULT_TEMPLATE) -> list[str]:
     "One prompt per label: `template` with `{label}` replaced by the label."
-    labels = _check_labels(labels, "make_prompts")
+    labels = check_labels(labels, "make_prompts")
     if not isinstance(template, str) or "{label}" not in template:
         raise ValueError(f"make_prompts: template must be a string containing '{{label}}', got {template!r}")
     return [template.replace("{label}", lab) for lab in labels]
 
 # %% ../nbs/08_evaluate.ipynb #4579e997
-def _embed(model, method: str, items, batch_size: int, fn: str, **kwargs) -> Tensor:
+def embed_items(model, method: str, items, batch_size: int, fn: str, **kwargs) -> Tensor:
     "Call `model.<method>(items, batch_size=...)` without gradients and check it returns (len(items), d)."
     with torch.no_grad():
         out = getattr(model, method)(items, batch_size=batch_size, **kwargs)
@@ -60,11 +61,11 @@ def _embed(model, method: str, items, batch_size: int, fn: str, **kwargs) -> Ten
 
 def class_text_embeddings(model, labels, templates=DEFAULT_TEMPLATE, batch_size: int = 64) -> Tensor:
     "L2-normalised class embeddings (C, d): each label's prompts embedded with `model.embed_text`, averaged over `templates`."
-    labels = _check_labels(labels, "class_text_embeddings")
+    labels = check_labels(labels, "class_text_embeddings")
     templates = [templates] if isinstance(templates, str) else list(templates)
     if not templates: raise ValueError("class_text_embeddings: templates is empty")
     prompts = [p for tpl in templates for p in make_prompts(labels, tpl)]          # K * C sentences
-    emb = _embed(model, "embed_text", prompts, batch_size, "class_text_embeddings")  # (K*C, d)
+    emb = embed_items(model, "embed_text", prompts, batch_size, "class_text_embeddings")  # (K*C, d)
     emb = F.normalize(emb, dim=-1).reshape(len(templates), len(labels), -1)         # (K, C, d)
     return F.normalize(emb.mean(dim=0), dim=-1)                                     # (C, d)
 
@@ -88,7 +89,7 @@ def zero_shot_probabilities(logits: Tensor, multi_label: bool = False) -> Tensor
     return torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
 
 # %% ../nbs/08_evaluate.ipynb #610dae3c
-def _model_logit_scale(model) -> float:
+def model_logit_scale(model) -> float:
     "The model's `logit_scale` as a float (it may be a tensor parameter)."
     if not hasattr(model, "logit_scale"):
         raise AttributeError(f"{type(model).__name__} has no logit_scale; zero-shot needs the model's multiplier τ")
@@ -100,8 +101,8 @@ def zero_shot_classify(model, audio, labels, template=DEFAULT_TEMPLATE, multi_la
     "Class probabilities (N, C) for the clips `audio` (anything `model.embed_audio` accepts) and the class names `labels`."
     class_emb = class_text_embeddings(model, labels, template, batch_size)       # (C, d)
     items = audio if isinstance(audio, Tensor) else list(audio)
-    audio_emb = _embed(model, "embed_audio", items, batch_size, "zero_shot_classify")       # (N, d)
-    logits = zero_shot_logits(audio_emb, class_emb, _model_logit_scale(model))    # (N, C)
+    audio_emb = embed_items(model, "embed_audio", items, batch_size, "zero_shot_classify")       # (N, d)
+    logits = zero_shot_logits(audio_emb, class_emb, model_logit_scale(model))    # (N, C)
     return zero_shot_probabilities(logits, multi_label)
 
 # %% ../nbs/08_evaluate.ipynb #cb09a79b
@@ -306,17 +307,17 @@ def _check_columns(dataset, columns, fn: str):
         if col not in have:
             raise ValueError(f"{fn}: the dataset has no column {col!r}; its columns are {have}")
 
-def _embed_dataset_audio(model, dataset, audio_column: str, batch_size: int, sample_rate, fn: str) -> Tensor:
+def embed_dataset_audio(model, dataset, audio_column: str, batch_size: int, sample_rate, fn: str) -> Tensor:
     "Embed a dataset's audio column with `model.embed_audio`, a chunk of rows at a time -> (N, d)."
     kwargs = {} if sample_rate is None else {"sample_rate": sample_rate}
     chunk, out = batch_size * 8, []
     for start in range(0, len(dataset), chunk):
         items = list(dataset[start:start + chunk][audio_column])
-        out.append(_embed(model, "embed_audio", items, batch_size, fn, **kwargs))
+        out.append(embed_items(model, "embed_audio", items, batch_size, fn, **kwargs))
     if not out: raise ValueError(f"{fn}: the dataset is empty")
     return torch.cat(out)
 
-def _dataset_targets(dataset, label_column: str, labels, fn: str):
+def dataset_targets(dataset, label_column: str, labels, fn: str):
     "Class names and targets ((N,) indices, or (N, C) 0/1 for multi-label) from a dataset's label column."
     feature = dataset.features[label_column] if hasattr(dataset, "features") else None
     names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
@@ -327,7 +328,7 @@ def _dataset_targets(dataset, label_column: str, labels, fn: str):
         if names: labels = list(names)
         elif all(isinstance(v, str) for r in rows for v in r): labels = sorted({v for r in rows for v in r})
         else: raise ValueError(f"{fn}: column {label_column!r} holds class indices without names; pass labels=[...]")
-    labels = _check_labels(labels, fn)
+    labels = check_labels(labels, fn)
     position = {lab: i for i, lab in enumerate(labels)}
     def index(v, row):
         if isinstance(v, str):
@@ -350,10 +351,10 @@ def evaluate_zero_shot(model, dataset, labels=None, template=DEFAULT_TEMPLATE, a
     "Zero-shot classification of a dataset split: {accuracy, confusion, labels, probabilities, targets} (multi-label: {mAP, ...})."
     fn = "evaluate_zero_shot"
     _check_columns(dataset, (audio_column, label_column), fn)
-    labels, targets, multi = _dataset_targets(dataset, label_column, labels, fn)
+    labels, targets, multi = dataset_targets(dataset, label_column, labels, fn)
     class_emb = class_text_embeddings(model, labels, template, batch_size)                       # (C, d)
-    audio_emb = _embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn)  # (N, d)
-    probs = zero_shot_probabilities(zero_shot_logits(audio_emb, class_emb, _model_logit_scale(model)), multi)
+    audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn)  # (N, d)
+    probs = zero_shot_probabilities(zero_shot_logits(audio_emb, class_emb, model_logit_scale(model)), multi)
     if multi:
         return {"mAP": mean_average_precision(targets, probs), "labels": labels, "probabilities": probs, "targets": targets}
     return {"accuracy": accuracy(targets, probs), "confusion": confusion_matrix(targets, probs, len(labels)),
@@ -371,14 +372,14 @@ def evaluate_retrieval(model, dataset, audio_column: str = "audio", caption_colu
         if not caps or not all(isinstance(c, str) and c.strip() for c in caps):
             raise ValueError(f"{fn}: row {row} of column {caption_column!r} must hold a caption or a list of captions, got {value!r}")
         captions += caps; index += [row] * len(caps)
-    audio_emb = _embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn)  # (N_audio, d)
-    text_emb = _embed(model, "embed_text", captions, batch_size, fn)                           # (N_text, d)
+    audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn)  # (N_audio, d)
+    text_emb = embed_items(model, "embed_text", captions, batch_size, fn)                           # (N_text, d)
     metrics = retrieval_metrics(audio_emb, text_emb, index, ks, map_k)
     return {**metrics, "similarity": similarity_logits(audio_emb, text_emb, 1.0),
             "captions": captions, "text_to_audio_index": torch.tensor(index)}
 
 # %% ../nbs/08_evaluate.ipynb #766a5a0a
-from .losses import _check_embeddings
+from .losses import check_embeddings
 
 def t_classify(audio_emb: Tensor, pos_text_emb: Tensor, neg_text_emb: Tensor | None = None,
                neg_audio_emb: Tensor | None = None) -> dict[str, float]:
@@ -386,7 +387,7 @@ def t_classify(audio_emb: Tensor, pos_text_emb: Tensor, neg_text_emb: Tensor | N
     fn = "t_classify"
     if neg_text_emb is None and neg_audio_emb is None:
         raise ValueError(f"{fn}: give neg_text_emb (for text_to_audio) and/or neg_audio_emb (for audio_to_text)")
-    check = lambda x, name: _check_embeddings(audio_emb, x, fn, same_n=True, names=("audio_emb", name))
+    check = lambda x, name: check_embeddings(audio_emb, x, fn, same_n=True, names=("audio_emb", name))
     check(pos_text_emb, "pos_text_emb")
     a = F.normalize(audio_emb.double(), dim=-1)
     t = F.normalize(pos_text_emb.double(), dim=-1)

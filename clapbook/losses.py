@@ -7,36 +7,24 @@ Docs: https://clapbook.github.io/clapbook/nbs/losses.html.md"""
 # %% ../nbs/06_losses.ipynb #3c275d75
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['global_batch_active', 'upcast', 'similarity_logits', 'clap_loss', 'contrastive_accuracy', 'temporal_loss',
-           'soft_targets', 'soft_clap_loss', 'global_batch', 'gather_rows', 'global_any']
-
-# %% ../nbs/06_losses.ipynb #8132acc2
-_GLOBAL_BATCH = {"on": False, "local_loss": False}    # switched by `global_batch()` (last section: many ranks)
-
-def _world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-def global_batch_active() -> bool:
-    "True inside `global_batch()` while a process group of more than one rank runs: the losses then see every rank's pairs."
-    return _GLOBAL_BATCH["on"] and _world_size() > 1
+__all__ = ['upcast', 'check_embeddings', 'similarity_logits', 'clap_loss', 'contrastive_accuracy', 'soft_targets',
+           'soft_clap_loss', 'temporal_loss', 'clap_loss_rows', 'soft_clap_loss_rows']
 
 # %% ../nbs/06_losses.ipynb #9c5e818d
 def upcast(x: Tensor) -> Tensor:
     "`x` in float32 for a loss (bf16 / fp16 embeddings of mixed precision are widened); float64 stays float64."
     return x if x.dtype == torch.float64 else x.float()
 
-def _check_embeddings(audio_emb, text_emb, fn: str, same_n: bool = True, names=("audio_emb", "text_emb")):
-    "Raise a clear error unless `audio_emb` and `text_emb` are 2-D tensors with the same width (and length when `same_n`)."
+def check_embeddings(audio_emb, text_emb, fn: str, same_n: bool = True, names=("audio_emb", "text_emb")):
+    "Raise a clear error, naming the caller `fn`, unless `audio_emb` and `text_emb` are non-empty 2-D tensors of the same width (and length when `same_n`)."
     for name, x in zip(names, (audio_emb, text_emb)):
         if not isinstance(x, Tensor):
             raise TypeError(f"{fn}: {name} must be a torch.Tensor of shape (N, d), got {type(x).__name__}")
@@ -67,7 +55,7 @@ def _as_logit_scale(logit_scale, fn: str):
 
 def similarity_logits(audio_emb: Tensor, text_emb: Tensor, logit_scale=1.0) -> Tensor:
     "Scaled cosine similarities `logit_scale * cos(audio_i, text_j)`, shape (N_audio, N_text): rows are clips, columns are texts."
-    _check_embeddings(audio_emb, text_emb, "similarity_logits", same_n=False)
+    check_embeddings(audio_emb, text_emb, "similarity_logits", same_n=False)
     scale = _as_logit_scale(logit_scale, "similarity_logits")
     dtype = torch.promote_types(audio_emb.dtype, text_emb.dtype)
     a = F.normalize(audio_emb.to(dtype), dim=-1)   # E_a, unit rows
@@ -77,8 +65,7 @@ def similarity_logits(audio_emb: Tensor, text_emb: Tensor, logit_scale=1.0) -> T
 # %% ../nbs/06_losses.ipynb #702c1a2b
 def clap_loss(audio_emb: Tensor, text_emb: Tensor, logit_scale) -> Tensor:
     "Paper 1's symmetric contrastive loss, eq. (4), for N matching (clip, caption) pairs; a 0-d tensor."
-    _check_embeddings(audio_emb, text_emb, "clap_loss", same_n=True)
-    if global_batch_active(): return _global_clap_loss(audio_emb, text_emb, logit_scale)   # many ranks: last section
+    check_embeddings(audio_emb, text_emb, "clap_loss", same_n=True)
     logits = similarity_logits(audio_emb, text_emb, logit_scale)          # (N, N), rows = clips
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32
     targets = torch.arange(logits.shape[0], device=logits.device)         # pair i sits at (i, i)
@@ -90,26 +77,11 @@ def clap_loss(audio_emb: Tensor, text_emb: Tensor, logit_scale) -> Tensor:
 @torch.no_grad()
 def contrastive_accuracy(audio_emb: Tensor, text_emb: Tensor) -> dict[str, float]:
     "Fraction of clips whose most similar caption is their own (`audio_to_text`) and of captions whose most similar clip is their own (`text_to_audio`)."
-    _check_embeddings(audio_emb, text_emb, "contrastive_accuracy", same_n=True)
+    check_embeddings(audio_emb, text_emb, "contrastive_accuracy", same_n=True)
     sim = similarity_logits(audio_emb, text_emb, 1.0)             # (N, N), rows = clips
     target = torch.arange(sim.shape[0], device=sim.device)
     return {"audio_to_text": (sim.argmax(dim=1) == target).float().mean().item(),
             "text_to_audio": (sim.argmax(dim=0) == target).float().mean().item()}
-
-# %% ../nbs/06_losses.ipynb #885dda71
-def temporal_loss(audio_emb: Tensor, pos_text_emb: Tensor, neg_text_emb: Tensor, logit_scale) -> Tensor:
-    "Paper 3's temporal-focused loss, eq. (3): mean over clips of -log softmax(positive vs negative caption); a 0-d tensor."
-    fn = "temporal_loss"
-    if global_batch_active(): return _global_temporal_loss(audio_emb, pos_text_emb, neg_text_emb, logit_scale)  # may be empty here
-    _check_embeddings(audio_emb, pos_text_emb, fn, same_n=True, names=("audio_emb", "pos_text_emb"))
-    _check_embeddings(audio_emb, neg_text_emb, fn, same_n=True, names=("audio_emb", "neg_text_emb"))
-    scale = _as_logit_scale(logit_scale, fn)
-    dtype = torch.promote_types(torch.promote_types(audio_emb.dtype, pos_text_emb.dtype), torch.float32)
-    a = F.normalize(audio_emb.to(dtype), dim=-1)                 # E_i^a
-    pos = (a * F.normalize(pos_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t      (N,)
-    neg = (a * F.normalize(neg_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t-bar  (N,)
-    logits = scale * torch.stack([pos, neg], dim=1)              # (N, 2): column 0 is the right caption
-    return F.cross_entropy(logits, torch.zeros(len(a), dtype=torch.long, device=a.device))   # eq. (3), mean over i
 
 # %% ../nbs/06_losses.ipynb #e91a77e7
 def soft_targets(teacher_emb: Tensor, beta: float = 0.3, teacher_scale: float = 1 / 0.07) -> Tensor:
@@ -129,13 +101,11 @@ def soft_targets(teacher_emb: Tensor, beta: float = 0.3, teacher_scale: float = 
 def soft_clap_loss(audio_emb: Tensor, text_emb: Tensor, logit_scale, teacher_audio: Tensor, teacher_text: Tensor,
                    beta: float = 0.3, teacher_scale: float = 1 / 0.07) -> Tensor:
     "Paper 2's soft-labelled CLAP loss, eq. (5): KL from the teacher-softened targets to the student's softmaxes, both ways; a 0-d tensor."
-    _check_embeddings(audio_emb, text_emb, "soft_clap_loss", same_n=True)
-    _check_embeddings(teacher_audio, teacher_text, "soft_clap_loss", same_n=True, names=("teacher_audio", "teacher_text"))
+    check_embeddings(audio_emb, text_emb, "soft_clap_loss", same_n=True)
+    check_embeddings(teacher_audio, teacher_text, "soft_clap_loss", same_n=True, names=("teacher_audio", "teacher_text"))
     if teacher_audio.shape[0] != audio_emb.shape[0]:
         raise ValueError(f"soft_clap_loss: teacher_audio has {teacher_audio.shape[0]} rows but the batch has "
                          f"{audio_emb.shape[0]} pairs; the teacher must embed the same batch")
-    if global_batch_active():
-        return _global_soft_clap_loss(audio_emb, text_emb, logit_scale, teacher_audio, teacher_text, beta, teacher_scale)
     logits = similarity_logits(audio_emb, text_emb, logit_scale)          # (N, N), rows = clips
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     y_at = soft_targets(teacher_audio, beta, teacher_scale).to(logits)    # eq. (3), (N, N)
@@ -144,83 +114,58 @@ def soft_clap_loss(audio_emb: Tensor, text_emb: Tensor, logit_scale, teacher_aud
     l_a = F.kl_div(F.log_softmax(logits.T, dim=1), y_ta, reduction="batchmean")   # L~_a: caption i over clips
     return 0.5 * (l_t + l_a)                                                      # eq. (5)
 
-# %% ../nbs/06_losses.ipynb #01ac8513
-@contextlib.contextmanager
-def global_batch(local_loss: bool = False):
-    "Inside this block, on a process group of several ranks, the losses of this chapter see the pairs of every rank; in one process nothing changes."
-    old = dict(_GLOBAL_BATCH)
-    _GLOBAL_BATCH.update(on=True, local_loss=bool(local_loss))
-    try: yield
-    finally: _GLOBAL_BATCH.update(old)
+# %% ../nbs/06_losses.ipynb #885dda71
+def temporal_loss(audio_emb: Tensor, pos_text_emb: Tensor, neg_text_emb: Tensor, logit_scale) -> Tensor:
+    "Paper 3's temporal-focused loss, eq. (3): mean over clips of -log softmax(positive vs negative caption); a 0-d tensor."
+    fn = "temporal_loss"
+    check_embeddings(audio_emb, pos_text_emb, fn, same_n=True, names=("audio_emb", "pos_text_emb"))
+    check_embeddings(audio_emb, neg_text_emb, fn, same_n=True, names=("audio_emb", "neg_text_emb"))
+    scale = _as_logit_scale(logit_scale, fn)
+    dtype = torch.promote_types(torch.promote_types(audio_emb.dtype, pos_text_emb.dtype), torch.float32)
+    a = F.normalize(audio_emb.to(dtype), dim=-1)                 # E_i^a
+    pos = (a * F.normalize(pos_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t      (N,)
+    neg = (a * F.normalize(neg_text_emb.to(dtype), dim=-1)).sum(-1)   # E_i^a . E_i^t-bar  (N,)
+    logits = scale * torch.stack([pos, neg], dim=1)              # (N, 2): column 0 is the right caption
+    return F.cross_entropy(logits, torch.zeros(len(a), dtype=torch.long, device=a.device))   # eq. (3), mean over i
 
-@contextlib.contextmanager
-def _one_process():
-    "Compute on tensors that are already global: the losses' single-process code."
-    old = dict(_GLOBAL_BATCH); _GLOBAL_BATCH["on"] = False
-    try: yield
-    finally: _GLOBAL_BATCH.update(old)
+# %% ../nbs/06_losses.ipynb #5a1e0c12
+def _unit_f32(audio_emb: Tensor, text_emb: Tensor) -> tuple[Tensor, Tensor]:
+    "Both sides L2-normalised in their common dtype, at least float32 (as `clap_loss` computes its logits)."
+    dtype = torch.promote_types(torch.promote_types(audio_emb.dtype, text_emb.dtype), torch.float32)
+    return F.normalize(audio_emb.to(dtype), dim=-1), F.normalize(text_emb.to(dtype), dim=-1)
 
-def gather_rows(x: Tensor, grad: bool = True) -> tuple[Tensor, list[int]]:
-    "Every rank's rows of `x` (n_rank, ...) stacked in rank order, and each rank's row count; gradients flow back to each rank's own rows when `grad`."
-    w = _world_size()
-    if w == 1: return x, [x.shape[0]]
-    n = torch.tensor([x.shape[0]], device=x.device)
-    counts = [torch.zeros_like(n) for _ in range(w)]
-    dist.all_gather(counts, n)                                # ranks may hold different numbers of rows
-    counts = [int(c) for c in counts]
-    x = x.contiguous()
-    if x.shape[0] < max(counts): x = torch.cat([x, x.new_zeros((max(counts) - x.shape[0], *x.shape[1:]))])  # equal shapes
-    if grad and torch.is_grad_enabled() and x.requires_grad:
-        from torch.distributed.nn.functional import all_gather as all_gather_with_grad
-        parts = all_gather_with_grad(x)                       # backward: the sum over ranks of d(loss)/d(these rows)
-    else:
-        parts = [torch.empty_like(x) for _ in range(w)]
-        dist.all_gather(parts, x)                             # plain copies, no grad_fn
-    return torch.cat([p[:c] for p, c in zip(parts, counts)]), counts
+def _row_range(rows, n: int, fn: str) -> range:
+    "`rows` (a slice) as a range of pair indices in 0..n, or a clear error."
+    if not isinstance(rows, slice): raise TypeError(f"{fn}: rows must be a slice of pair indices, got {type(rows).__name__}")
+    r = range(n)[rows]
+    if r.step != 1: raise ValueError(f"{fn}: rows must be a contiguous slice (step 1), got {rows}")
+    return r
 
-def global_any(mask: Tensor) -> bool:
-    "`bool(mask.any())` over the pairs of all ranks inside `global_batch()`, so that every rank takes the same branch."
-    local = bool(mask.any())
-    if not global_batch_active(): return local
-    flag = torch.tensor([int(local)], device=mask.device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
+def clap_loss_rows(audio_emb: Tensor, text_emb: Tensor, logit_scale, rows: slice) -> Tensor:
+    "The share of eq. (4) that pairs `rows` of an N-pair batch contribute (their terms of both directions over N); shares of disjoint rows sum to `clap_loss`."
+    check_embeddings(audio_emb, text_emb, "clap_loss_rows", same_n=True)
+    r, n = _row_range(rows, len(audio_emb), "clap_loss_rows"), len(audio_emb)
+    scale = _as_logit_scale(logit_scale, "clap_loss_rows")
+    a, t = _unit_f32(audio_emb, text_emb)
+    targets = torch.arange(r.start, r.stop, device=a.device)              # pair i sits at column i
+    l_text = F.cross_entropy(scale * (a[rows] @ t.T), targets, reduction="sum")    # these clips over all N captions, (n_rows, N)
+    l_audio = F.cross_entropy(scale * (t[rows] @ a.T), targets, reduction="sum")   # these captions over all N clips
+    return 0.5 * (l_text + l_audio) / n
 
-# %% ../nbs/06_losses.ipynb #063c0238
-def _rank_offset(counts: list[int]) -> int: return sum(counts[:dist.get_rank()])
-
-def _global_value(local_sum: Tensor, n_total: int) -> Tensor:
-    "This rank's share `W * local_sum / N` for the gradient, carrying the value of the global mean."
-    share = local_sum * _world_size() / n_total                   # DDP's mean over ranks of the shares = the global mean
-    total = local_sum.detach().clone(); dist.all_reduce(total)
-    return share + (total / n_total - share).detach()
-
-def _f32(x: Tensor) -> Tensor: return x.to(torch.promote_types(x.dtype, torch.float32))
-
-def _global_clap_loss(audio_emb, text_emb, logit_scale) -> Tensor:
-    a_all, counts = gather_rows(audio_emb); t_all, _ = gather_rows(text_emb)
-    if not _GLOBAL_BATCH["local_loss"]:
-        with _one_process(): return clap_loss(a_all, t_all, logit_scale)       # eq. (4) on all N pairs
-    o, n = _rank_offset(counts), audio_emb.shape[0]
-    targets = torch.arange(o, o + n, device=audio_emb.device)                  # my pairs sit at (o + i, o + i)
-    l_text = F.cross_entropy(_f32(similarity_logits(audio_emb, t_all, logit_scale)), targets, reduction="sum")   # my clips, (n, N)
-    l_audio = F.cross_entropy(_f32(similarity_logits(text_emb, a_all, logit_scale)), targets, reduction="sum")  # my captions, (n, N)
-    return _global_value(0.5 * (l_text + l_audio), sum(counts))
-
-def _global_soft_clap_loss(audio_emb, text_emb, logit_scale, teacher_audio, teacher_text, beta, teacher_scale) -> Tensor:
-    a_all, counts = gather_rows(audio_emb); t_all, _ = gather_rows(text_emb)
-    ta_all, _ = gather_rows(teacher_audio.detach(), grad=False); tt_all, _ = gather_rows(teacher_text.detach(), grad=False)
-    if not _GLOBAL_BATCH["local_loss"]:
-        with _one_process(): return soft_clap_loss(a_all, t_all, logit_scale, ta_all, tt_all, beta, teacher_scale)
-    o, n = _rank_offset(counts), audio_emb.shape[0]
-    la = _f32(similarity_logits(audio_emb, t_all, logit_scale))                # (n, N)
-    lt = _f32(similarity_logits(text_emb, a_all, logit_scale))                 # (n, N)
-    y_at = soft_targets(ta_all, beta, teacher_scale)[o:o + n].to(la)           # my rows of eq. (3)
-    y_ta = soft_targets(tt_all, beta, teacher_scale)[o:o + n].to(lt)           # my rows of eq. (4)
+def soft_clap_loss_rows(audio_emb: Tensor, text_emb: Tensor, logit_scale, teacher_audio: Tensor, teacher_text: Tensor,
+                        rows: slice, beta: float = 0.3, teacher_scale: float = 1 / 0.07) -> Tensor:
+    "The share of eq. (5) (paper 2) that pairs `rows` of an N-pair batch contribute; shares of disjoint rows sum to `soft_clap_loss`."
+    fn = "soft_clap_loss_rows"
+    check_embeddings(audio_emb, text_emb, fn, same_n=True)
+    check_embeddings(teacher_audio, teacher_text, fn, same_n=True, names=("teacher_audio", "teacher_text"))
+    if teacher_audio.shape[0] != audio_emb.shape[0]:
+        raise ValueError(f"{fn}: teacher_audio has {teacher_audio.shape[0]} rows but the batch has {audio_emb.shape[0]} pairs")
+    _row_range(rows, len(audio_emb), fn)
+    a, t = _unit_f32(audio_emb, text_emb)
+    scale = _as_logit_scale(logit_scale, fn)
+    la, lt = scale * (a[rows] @ t.T), scale * (t[rows] @ a.T)           # these clips / captions against all N, (n_rows, N)
+    y_at = soft_targets(teacher_audio, beta, teacher_scale)[rows].to(la)   # these rows of eq. (3)
+    y_ta = soft_targets(teacher_text, beta, teacher_scale)[rows].to(lt)    # these rows of eq. (4)
     l_t = F.kl_div(F.log_softmax(la, dim=1), y_at, reduction="sum")
     l_a = F.kl_div(F.log_softmax(lt, dim=1), y_ta, reduction="sum")
-    return _global_value(0.5 * (l_t + l_a), sum(counts))
-
-def _global_temporal_loss(audio_emb, pos_text_emb, neg_text_emb, logit_scale) -> Tensor:
-    a_all, _ = gather_rows(audio_emb); p_all, _ = gather_rows(pos_text_emb); n_all, _ = gather_rows(neg_text_emb)
-    with _one_process(): return temporal_loss(a_all, p_all, n_all, logit_scale)  # the mean over every rank's triplets
+    return 0.5 * (l_t + l_a) / len(audio_emb)

@@ -22,10 +22,11 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .audio import FRONTENDS, FrontEnd, LogMel, crop_or_pad, load_audio
+from .files import atomic_folder
 
 # %% auto #0
-__all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_SIZE', 'PRECISIONS', 'CLAP_MODEL_TYPE', 'CLAPConfig', 'resolve_text_source',
-           'MSCLAPProjection', 'build_projection', 'CLAP', 'prepare_audio']
+__all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_SIZE', 'PRECISIONS', 'CLAP_MODEL_TYPE', 'MODEL_FILES', 'CLAPConfig',
+           'resolve_text_source', 'MSCLAPProjection', 'build_projection', 'CLAP', 'TextFeatureCache', 'prepare_audio']
 
 # %% ../nbs/05_model.ipynb #89fde0ac
 @dataclass
@@ -140,6 +141,7 @@ class CLAP(nn.Module):
         self.text_projection = build_projection(config.projection, self.text_encoder.hidden_size, config.joint_dim, drop)
         self.log_logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init)))
         if config.freeze_text_encoder: self.text_encoder.requires_grad_(False)
+        self.text_cache = TextFeatureCache()       # a frozen text tower's features, computed once (below)
         self.eval()
 
     def train(self, mode: bool = True):
@@ -192,11 +194,31 @@ def forward(self: CLAP, wave, input_ids=None, attention_mask=None, inputs_embeds
 # %% ../nbs/05_model.ipynb #1217c915
 TEXT_CACHE_SIZE = 200_000
 
+class TextFeatureCache:
+    "Pooled features of a frozen text tower by (precision, token ids); at most `max_entries` of them."
+    def __init__(self, max_entries: int = TEXT_CACHE_SIZE): self.max_entries, self._rows = max_entries, {}
+    def __len__(self) -> int: return len(self._rows)
+    def __contains__(self, key) -> bool: return key in self._rows
+    def __repr__(self): return f"TextFeatureCache({len(self)} of at most {self.max_entries} captions)"
+    def get(self, key): return self._rows.get(key)
+    def add(self, key: tuple, row: torch.Tensor) -> bool:
+        "Keep `row` under `key` if there is room; whether it was kept."
+        if key not in self._rows and len(self._rows) >= self.max_entries: return False
+        self._rows[key] = row; return True
+    def clear(self): self._rows = {}
+    def state_dict(self) -> dict:
+        "The cache as plain values and one tensor (loadable with `torch.load(weights_only=True)`)."
+        return {"keys": [list(k) for k in self._rows],
+                "values": torch.stack(list(self._rows.values())) if self._rows else torch.zeros(0)}
+    def load_state_dict(self, state: dict | None):
+        "Replace the contents by a `state_dict()`; None or an empty one leaves the cache empty."
+        self.clear()
+        for k, v in zip(*(state["keys"], state["values"]) if state else ((), ())): self.add(tuple(k), v)
+
 @patch
 def frozen_text_features(self: CLAP, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    "Pooled features of the frozen text tower for a batch, each distinct token sequence computed once."
-    cache = self.__dict__.setdefault("_text_cache", {})
-    mask = attention_mask.bool().cpu()
+    "Pooled features of the frozen text tower for a batch, each distinct token sequence computed once (`text_cache`)."
+    cache, mask = self.text_cache, attention_mask.bool().cpu()
     dev = input_ids.device.type                          # features made under bf16 autocast (or in float64) are cached apart
     mode = str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else str(self.logit_scale.dtype)
     keys = [(mode,) + tuple(ids[m].tolist()) for ids, m in zip(input_ids.cpu(), mask)]
@@ -207,20 +229,19 @@ def frozen_text_features(self: CLAP, input_ids: torch.Tensor, attention_mask: to
             out = self.text_encoder(input_ids=input_ids[todo], attention_mask=attention_mask[todo]).cpu()
             out = out if out.dtype == torch.float64 else out.float()     # bf16 autocast output widened; a float64 model stays so
         for i, row in zip(todo, out):
-            fresh[keys[i]] = row
-            if len(cache) < TEXT_CACHE_SIZE: cache[keys[i]] = row
-    return torch.stack([cache.get(k, fresh.get(k)) for k in keys]).to(self.device)
+            fresh[keys[i]] = row; cache.add(keys[i], row)
+    return torch.stack([fresh[k] if k in fresh else cache.get(k) for k in keys]).to(self.device)
 
 @patch
 def clear_text_cache(self: CLAP):
-    "Forget the cached features of the frozen text tower."
-    self.__dict__["_text_cache"] = {}
+    "Forget the cached features of the frozen text tower (`self.text_cache.clear()`)."
+    self.text_cache.clear()
 
 _load_state_dict = nn.Module.load_state_dict
 @patch
 def load_state_dict(self: CLAP, *args, **kwargs):
     "`nn.Module.load_state_dict`, and the cached text features are forgotten."
-    self.clear_text_cache()
+    self.text_cache.clear()
     return _load_state_dict(self, *args, **kwargs)
 
 # %% ../nbs/05_model.ipynb #a8e2cbdd
@@ -288,22 +309,25 @@ def similarity(self: CLAP, audio_emb: torch.Tensor, text_emb: torch.Tensor, scal
 # %% ../nbs/05_model.ipynb #3b6e917b
 CLAP_MODEL_TYPE = "clapbook-clap"
 
+MODEL_FILES = ("config.json", "model.safetensors", "text")
+
 @patch
 def save_pretrained(self: CLAP, save_directory) -> Path:
-    "Write `config.json`, `model.safetensors` and `text/` (text config + tokenizer) to `save_directory`."
+    "Write `config.json`, `model.safetensors` and `text/` (text config + tokenizer) as the folder `save_directory`, swapped in whole."
     from safetensors.torch import save_model
-    folder = Path(save_directory); folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(save_directory)
+    other = sorted(p.name for p in folder.iterdir() if p.name not in MODEL_FILES) if folder.is_dir() else []
+    if other: raise FileExistsError(f"save_pretrained replaces the whole folder {str(folder)!r}, which holds other files "
+                                    f"{other[:5]}; save into a new or empty folder")
     cfg = {"model_type": CLAP_MODEL_TYPE, "clapbook_version": __version__, **asdict(self.config)}
     te = self.text_encoder
-    (folder / "text").mkdir(exist_ok=True)
-    te.model.config.save_pretrained(str(folder / "text"))
-    te.tokenizer.save_pretrained(str(folder / "text"))
     cfg["text"] = {"family": te.family, "pooling": te.pooling, "max_length": te.max_length,
                    "text_suffix": getattr(te, "text_suffix", "")}
-    tmp = folder / ".model.safetensors.tmp"
-    save_model(self, str(tmp), metadata={"format": "pt", "clapbook_version": __version__})
-    os.replace(tmp, folder / "model.safetensors")
-    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
+    with atomic_folder(folder) as tmp:                   # readers see the old folder or the new one
+        te.model.config.save_pretrained(str(tmp / "text"))
+        te.tokenizer.save_pretrained(str(tmp / "text"))
+        save_model(self, str(tmp / "model.safetensors"), metadata={"format": "pt", "clapbook_version": __version__})
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
     return folder
 
 def _text_encoder_from_folder(folder: Path, meta: dict):
@@ -316,15 +340,17 @@ def _text_encoder_from_folder(folder: Path, meta: dict):
                        meta["pooling"], meta["max_length"], meta.get("text_suffix", ""))
 
 @patch(cls_method=True)
-def from_pretrained(cls: CLAP, name_or_path, device: str | torch.device = "cpu", **kwargs) -> CLAP:
-    "Load a clapbook folder (`save_pretrained`), or a published checkpoint (Hugging Face, LAION `.pt`, msclap `.pth`: chapter 16), in eval mode."
+def from_pretrained(cls: CLAP, folder, device: str | torch.device = "cpu") -> CLAP:
+    "Load a folder written by `save_pretrained`, in eval mode (published checkpoints: chapter 16's `load_pretrained`)."
     from safetensors.torch import load_model
-    folder = Path(name_or_path)
-    cfg_file = folder / "config.json"
-    cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
-    if cfg.get("model_type") != CLAP_MODEL_TYPE or kwargs:   # not a clapbook folder: the three published families
-        from clapbook.pretrained import load_pretrained      # a later chapter: imported only when needed
-        return load_pretrained(name_or_path, device=device, **kwargs)
+    folder = Path(folder); cfg_file = folder / "config.json"
+    published = ("for a published checkpoint (a Hugging Face name or folder, LAION-CLAP .pt, msclap .pth) "
+                 "use clapbook.pretrained.load_pretrained")
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"{str(folder)!r} has no config.json: not a folder written by save_pretrained; {published}")
+    cfg = json.loads(cfg_file.read_text())
+    if cfg.get("model_type") != CLAP_MODEL_TYPE:
+        raise ValueError(f"{str(cfg_file)!r} has model_type {cfg.get('model_type')!r}, not {CLAP_MODEL_TYPE!r}; {published}")
     cfg.pop("model_type")
     cfg.pop("clapbook_version", None); text_meta = cfg.pop("text")
     model = cls(CLAPConfig.from_dict(cfg), text_encoder=_text_encoder_from_folder(folder / "text", text_meta))

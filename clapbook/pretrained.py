@@ -460,7 +460,7 @@ def hub_download(repo_id: str, filename: str | None = None) -> Path:
         raise CheckpointError(what, f"not in the local Hugging Face cache and it cannot be downloaded "
                               f"({'HF_HUB_OFFLINE=1' if offline else type(e).__name__ + ': ' + str(e)[:200]}). "
                               f"On a machine with internet run `{get}` (or fetch {where}), copy it here "
-                              f"and pass the local path: CLAP.from_pretrained('DIR{'/' + filename if filename else ''}')") from None
+                              f"and pass the local path: load_pretrained('DIR{'/' + filename if filename else ''}')") from None
 
 # %% ../nbs/16_pretrained.ipynb #p16c048
 def checkpoint_family(path) -> str:

@@ -82,12 +82,12 @@ PROMPT_SETS = {   # candidate prompt sets for zero-shot classification; "default
 def prompt_accuracies(model, dataset, candidates: dict | None = None, label_column: str = "label",
                       batch_size: int = 64) -> dict[str, float]:
     "Zero-shot accuracy on `dataset` of each candidate prompt set (name -> templates); the audio is embedded once."
-    from clapbook.evaluate import _dataset_targets, _embed_dataset_audio, accuracy, class_text_embeddings, zero_shot_logits
+    from clapbook.evaluate import dataset_targets, embed_dataset_audio, accuracy, class_text_embeddings, zero_shot_logits
     candidates = PROMPT_SETS if candidates is None else candidates
     if not candidates: raise ValueError("prompt_accuracies: no candidate prompt sets")
-    labels, targets, multi = _dataset_targets(dataset, label_column, None, "prompt_accuracies")
+    labels, targets, multi = dataset_targets(dataset, label_column, None, "prompt_accuracies")
     if multi: raise ValueError("prompt_accuracies: the label column is multi-label; accuracy needs one label per clip")
-    audio_emb = _embed_dataset_audio(model, dataset, "audio", batch_size, None, "prompt_accuracies")     # (N, d)
+    audio_emb = embed_dataset_audio(model, dataset, "audio", batch_size, None, "prompt_accuracies")     # (N, d)
     return {name: float(accuracy(targets, zero_shot_logits(audio_emb, class_text_embeddings(model, labels, tpls))))
             for name, tpls in candidates.items()}
 

@@ -25,7 +25,8 @@ from torch.utils.data import Dataset
 from .audio import crop_or_pad, load_audio
 from .sounds import SCENE_PHRASES, SCENE_TEMPLATES, SOUNDWORLD_CLASSES, soundworld_clip
 from .synth import active_span
-from .losses import clap_loss, global_any, temporal_loss, upcast
+from .losses import clap_loss, temporal_loss, upcast
+from .ranks import any_rank, global_clap_loss, global_temporal_loss
 from .evaluate import t_classify
 
 # %% auto #0
@@ -302,18 +303,18 @@ def collate_temporal(items) -> dict:
 def tclap_loss_fn(lam: float = 0.5):
     "Paper 3's training loss, eq. (2), L_c + lam * L_t, as a `train(loss_fn=...)` hook for `collate_temporal` batches."
     if not lam >= 0: raise ValueError(f"tclap_loss_fn: lam must be >= 0, got {lam}")
-    def loss_fn(model, batch) -> torch.Tensor:
+    def loss_fn(model, batch, local_loss: bool = False) -> torch.Tensor:
         wave, has_neg = batch["wave"], batch["has_negative"]
         tok = {k: v.to(wave.device) for k, v in model.tokenize(batch["caption"]).items()}
         a, t, scale = model(wave, **tok)                                             # unit rows, (B, d)
-        loss = clap_loss(upcast(a), upcast(t), upcast(scale))                        # L_c over the whole batch
-        if lam and global_any(has_neg):                                              # on many ranks: if any rank has a triplet
+        loss = global_clap_loss(upcast(a), upcast(t), upcast(scale), local_loss)     # L_c over the whole batch (ch. 6a)
+        if lam and any_rank(has_neg):                                                 # on many ranks: if any rank has a triplet
             negs = [c for c, h in zip(batch["negative_caption"], has_neg.tolist()) if h]
             if negs:
                 ntok = {k: v.to(wave.device) for k, v in model.tokenize(negs).items()}
                 t_neg = F.normalize(model.encode_text(**ntok), dim=-1)               # E^t-bar, (n_triplets, d)
             else: t_neg = a[:0] * 0.0                                                # none on this rank: an empty block (ch. 17)
-            loss = loss + lam * temporal_loss(upcast(a[has_neg]), upcast(t[has_neg]), upcast(t_neg), upcast(scale))  # eq. (2)
+            loss = loss + lam * global_temporal_loss(upcast(a[has_neg]), upcast(t[has_neg]), upcast(t_neg), upcast(scale))  # eq. (2)
         return loss
     return loss_fn
 

@@ -14,8 +14,6 @@ __all__ = ['FAMILIES', 'SIZES', 'POOLINGS', 'DEFAULT_POOLING', 'TINY', 'MODEL_TY
 # %% ../nbs/03_text.ipynb #7dd075b3
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,8 @@ from torch import nn
 from fastcore.basics import patch
 from transformers import (AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, GPT2Config,
                           GPT2Model, GPT2TokenizerFast, RobertaConfig, RobertaModel, RobertaTokenizerFast)
+
+from .files import atomic_folder
 
 # %% ../nbs/03_text.ipynb #0c16cac7
 def cache_dir(*parts: str) -> Path:
@@ -34,20 +34,11 @@ def cache_dir(*parts: str) -> Path:
 
 # %% ../nbs/03_text.ipynb #8ad0de9f
 def write_folder_atomic(folder: Path | str, files: dict[str, bytes]) -> Path:
-    "Create `folder` holding `files` (name -> bytes) all at once: write a temporary sibling folder, then rename it into place."
+    "Create `folder` holding `files` (name -> bytes) all at once (chapter 0's `atomic_folder`); a folder that already holds them is kept."
     folder = Path(folder)
     if folder.is_dir() and all((folder/name).is_file() for name in files): return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp", dir=folder.parent))
-    try:
+    with atomic_folder(folder, keep_existing=not folder.exists()) as tmp:   # an incomplete folder is replaced
         for name, data in files.items(): (tmp/name).write_bytes(data)
-        try: os.rename(tmp, folder)
-        except OSError:  # another process finished first, or an incomplete folder is in the way
-            if not all((folder/name).is_file() for name in files):
-                shutil.rmtree(folder, ignore_errors=True)
-                os.rename(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 # %% ../nbs/03_text.ipynb #b565b249

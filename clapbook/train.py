@@ -9,13 +9,12 @@ Docs: https://clapbook.github.io/clapbook/nbs/train.html.md"""
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +26,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from .audio import FRONTENDS, crop_or_pad, load_audio
+from .files import atomic_write, folder_lock
 from .model import CLAP
-from .losses import clap_loss, global_batch, upcast
+from .losses import upcast
+from .ranks import (GlobalBatchNorm2d, LossModule, broadcast_float, global_clap_loss, rank_and_world,
+                            swap_batchnorm)
 
 # %% auto #0
-__all__ = ['PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig', 'pick_device', 'amp_dtype', 'rng_state',
-           'set_rng_state', 'atomic_save', 'load_checkpoint', 'make_optimizer', 'to_device', 'clap_pair_loss',
-           'rank_and_world', 'GlobalBatchNorm2d', 'train']
+__all__ = ['PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig', 'pick_device', 'rank_device', 'amp_dtype',
+           'rng_state', 'set_rng_state', 'atomic_save', 'load_checkpoint', 'make_optimizer', 'make_scheduler',
+           'to_device', 'clap_pair_loss', 'optimizer_step', 'training_checkpoint', 'resume_state', 'training_data',
+           'train']
 
 # %% ../nbs/07_train.ipynb #36795174
 class PairDataset(Dataset):
@@ -111,8 +114,8 @@ class TrainConfig:
     log_every: int = 10                   # steps between log lines
     checkpoint_every: int | None = None   # steps between checkpoints (and one at each epoch end)
     progress: bool = True
-    local_loss: bool = False              # many ranks: each computes only its rows of the N x N logits (chapter 6)
-    sync_batchnorm: bool = True           # many ranks: BatchNorm statistics of the global batch (chapter 17)
+    local_loss: bool = False              # many ranks: passed to loss_fn; each rank computes only its rows (chapter 6a)
+    sync_batchnorm: bool = True           # many ranks: BatchNorm statistics of the global batch (chapter 6a)
 
 # %% ../nbs/07_train.ipynb #9aa1affb
 def pick_device(device: str = "auto") -> torch.device:
@@ -120,6 +123,13 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     d = torch.device(device)
     if d.type == "cuda" and not torch.cuda.is_available(): raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return d
+
+def rank_device(device: str = "auto") -> torch.device:
+    "`pick_device(device)`; on several ranks a bare 'cuda' becomes this rank's GPU (`LOCAL_RANK`, set by torchrun)."
+    d = pick_device(device)
+    if rank_and_world()[1] > 1 and d.type == "cuda" and d.index is None:
+        d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
     return d
 
 def amp_dtype(amp: str, device: torch.device):
@@ -148,16 +158,9 @@ def set_rng_state(st: dict):
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
 def atomic_save(obj, path) -> Path:
-    "`torch.save` to a temporary file, fsync, then atomically replace `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:                   # an interrupted write never replaces the old file
-        tmp.unlink(missing_ok=True); raise
-    return path
+    "`torch.save` `obj` to `path` atomically (chapter 0's `atomic_write`): a kill mid-write leaves the previous file."
+    with atomic_write(path) as f: torch.save(obj, f)
+    return Path(path)
 
 def load_checkpoint(path) -> dict:
     "Load a training checkpoint safely (`weights_only=True`), naming the file if it is unreadable."
@@ -173,7 +176,8 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd": return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     raise ValueError(f"optimizer must be adam|adamw|sgd, not {cfg.optimizer!r}")
 
-def _make_scheduler(opt, cfg: TrainConfig, total_steps: int):
+def make_scheduler(opt, cfg: TrainConfig, total_steps: int):
+    "The learning-rate schedule `cfg.scheduler` names: 'plateau' (stepped per epoch on the score), 'cosine' (warm-up, then down to 0), 'constant'."
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.plateau_factor,
                                                           patience=cfg.plateau_patience)
@@ -186,11 +190,7 @@ def _make_scheduler(opt, cfg: TrainConfig, total_steps: int):
     if cfg.scheduler == "constant": return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     raise ValueError(f"scheduler must be plateau|cosine|constant, not {cfg.scheduler!r}")
 
-# %% ../nbs/07_train.ipynb #86a9f059
-def _log_row(path: Path | None, row: dict):
-    if path is None: return
-    with open(path, "a") as f: f.write(json.dumps(row) + "\n")
-
+# %% ../nbs/07_train.ipynb #7c0e0003
 def to_device(batch, device):
     "Move every tensor in a (nested) batch of tuples/lists/dicts to `device`; other values pass through."
     if isinstance(batch, torch.Tensor): return batch.to(device, non_blocking=True)
@@ -199,186 +199,144 @@ def to_device(batch, device):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
 
-def clap_pair_loss(model: CLAP, batch) -> torch.Tensor:
-    "The default training loss: `clap_loss` on a (waveforms, captions) batch."
+def clap_pair_loss(model: CLAP, batch, local_loss: bool = False) -> torch.Tensor:
+    "The default training loss: chapter 6's CLAP loss on a (waveforms, captions) batch, over every rank's pairs (chapter 6a)."
     waves, caps = batch
     tok = {k: v.to(waves.device) for k, v in model.tokenize(caps).items()}
     a, t, scale = model(waves, **tok)
-    return clap_loss(upcast(a), upcast(t), upcast(scale))
+    return global_clap_loss(upcast(a), upcast(t), upcast(scale), local_loss=local_loss)
 
-def rank_and_world() -> tuple[int, int]:
-    "(rank, world size) of the running `torch.distributed` process group; (0, 1) without one."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+# %% ../nbs/07_train.ipynb #7c0e0006
+def optimizer_step(model: nn.Module, opt, sched, scaler, cfg: TrainConfig):
+    "Apply the accumulated gradients: unscale, clip to `cfg.clip_grad_norm`, step, zero them, and advance a per-step schedule."
+    if cfg.clip_grad_norm:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+    scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
+    if cfg.scheduler != "plateau": sched.step()
 
-class GlobalBatchNorm2d(nn.BatchNorm2d):
-    "BatchNorm2d whose training statistics are those of the batch of all ranks (a SyncBatchNorm that also runs on the CPU)."
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training: return super().forward(x)
-        # the same formula on 1 rank and on many, so that runs on different rank counts differ only by summation order
-        # (chapter 17 measures torch's fused CPU kernel against float64: its backward rounds ~100x more in some layers)
-        world = rank_and_world()[1]
-        if world > 1: from torch.distributed.nn.functional import all_reduce as total   # backward: the sum over ranks
-        else: total = lambda t: t
-        c, dims = x.shape[1], [0, 2, 3]
-        n = torch.full((1,), float(x.numel() // c), dtype=x.dtype, device=x.device)
-        s = total(torch.cat([x.sum(dims), n]))                                     # global sums and count
-        count = s[c].detach(); mean = s[:c] / count
-        xc = x - mean[None, :, None, None]
-        var = total((xc * xc).sum(dims)) / count                                  # two passes: no cancellation
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked += 1
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.mul_(1 - m).add_(m * mean.detach())
-                self.running_var.mul_(1 - m).add_(m * var.detach() * count / (count - 1))   # unbiased, as BatchNorm
-        y = xc / torch.sqrt(var + self.eps)[None, :, None, None]
-        return y * self.weight[None, :, None, None] + self.bias[None, :, None, None] if self.affine else y
+# %% ../nbs/07_train.ipynb #7c0e0009
+def training_checkpoint(model: CLAP, opt, sched, scaler, state: dict, cfg: TrainConfig) -> dict:
+    "Everything `train` needs to continue exactly: weights, optimiser, schedule, scaler, loop state, RNGs, text cache, configs."
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "scaler": scaler.state_dict(), "state": state, "rng": rng_state(), "text_cache": model.text_cache.state_dict(),
+            "train_config": asdict(cfg), "model_config": asdict(model.config)}
 
-def _swap_batchnorm(model: nn.Module, to: type) -> int:
-    "Give every BatchNorm2d of `model` the class `to` (same parameters and buffers); the number changed."
-    bns = [m for m in model.modules() if type(m) in (nn.BatchNorm2d, GlobalBatchNorm2d)]
-    for m in bns: m.__class__ = to
-    return len(bns)
+def resume_state(ck: dict, model: CLAP, opt, sched, scaler, cfg: TrainConfig, world: int = 1) -> dict:
+    "Load a `training_checkpoint` into the training objects; the loop state, its batch position recomputed for `cfg.batch_size` on `world` ranks."
+    model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"])
+    model.text_cache.load_state_dict(ck.get("text_cache"))   # after the weights: loading them empties the cache
+    sched.load_state_dict(ck["scheduler"]); scaler.load_state_dict(ck["scaler"])
+    state = ck["state"]; set_rng_state(ck["rng"])
+    saved_batch = ck.get("train_config", {}).get("batch_size", cfg.batch_size)
+    state.setdefault("samples", state["batch"] * saved_batch)
+    if state.get("world_size", 1) != world or saved_batch != cfg.batch_size:
+        state["batch"] = state["samples"] // (cfg.batch_size * world) // cfg.grad_accum * cfg.grad_accum
+    return state
 
-class _LossModule(nn.Module):
-    "The model and its loss as one module, so that DistributedDataParallel runs the loss in its forward."
-    def __init__(self, model: nn.Module, loss_fn):
-        super().__init__(); self.model, self.loss_fn = model, loss_fn
-    def forward(self, batch): return self.loss_fn(self.model, batch)
-
-def _broadcast_float(x: float, device) -> float:
-    t = torch.tensor([x], dtype=torch.float64, device=device); dist.broadcast(t, 0); return float(t.item())
+# %% ../nbs/07_train.ipynb #86a9f059
+def _log_row(path: Path | None, row: dict):
+    if path is None: return
+    with open(path, "a") as f: f.write(json.dumps(row) + "\n")
 
 def _batch_size(batch) -> int:
     first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values())) if isinstance(batch, dict) else batch
     return len(first)
 
+def training_data(train_ds, model: CLAP, cfg: TrainConfig, audio_column: str = "audio", text_column: str = "caption") -> Dataset:
+    "`train_ds` as a torch Dataset: as it is, or a `datasets.Dataset` of clips and captions as a `PairDataset` for the model's front end."
+    fe = FRONTENDS[model.config.frontend] if isinstance(model.config.frontend, str) else model.frontend
+    data = train_ds if isinstance(train_ds, Dataset) else PairDataset(
+        train_ds, fe.sample_rate, fe.clip_seconds, fe.pad, train=True, seed=cfg.seed, audio_column=audio_column, text_column=text_column)
+    world = rank_and_world()[1]
+    if len(data) < cfg.batch_size * world:
+        raise ValueError(f"{len(data)} training pairs is fewer than one batch of {cfg.batch_size}" +
+                         (f" on each of {world} ranks" if world > 1 else ""))
+    return data
+
+def _validate(model, valid_fn, state: dict, sched, cfg: TrainConfig, epoch: int, dev, lead: bool) -> float:
+    "Rank 0's `valid_fn(model)` on every rank; the plateau schedule steps on it; logged in the history."
+    score = broadcast_float(float(valid_fn(model)) if lead else 0.0, dev)   # the other ranks take rank 0's score
+    model.train()
+    state["history"].append({"kind": "valid", "step": state["step"], "epoch": epoch, "zero_shot": score})
+    if cfg.scheduler == "plateau": sched.step(score)
+    return score
+
+# %% ../nbs/07_train.ipynb #7c0e000c
 def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, out_dir=None,
           resume: bool | str = False, text_column: str = "caption", audio_column: str = "audio",
           stop_at_step: int | None = None, loss_fn=None, collate_fn=None) -> dict:
     "Train `model` on `train_ds` pairs; `valid_fn(model) -> score` each epoch; logs and checkpoints go to `out_dir`."
-    cfg = cfg or TrainConfig()
-    rank, world = rank_and_world()                 # under torchrun: DDP on `world` ranks, `cfg.batch_size` pairs per rank
-    lead = rank == 0                               # only rank 0 logs, shows progress and writes files
-    dev = pick_device(cfg.device)
-    if world > 1 and dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None and lead: out.mkdir(parents=True, exist_ok=True)
-    fe = FRONTENDS[model.config.frontend]
-    loss_fn = loss_fn or clap_pair_loss
-    if isinstance(train_ds, Dataset):              # any torch Dataset: the caller's items and collate_fn
-        data = train_ds
-    else:                                          # a `datasets.Dataset` of clips and captions
-        data = PairDataset(train_ds, fe.sample_rate, fe.clip_seconds, fe.pad, train=True, seed=cfg.seed,
-                           audio_column=audio_column, text_column=text_column)
-    if len(data) < cfg.batch_size * world:
-        raise ValueError(f"{len(data)} training pairs is fewer than one batch of {cfg.batch_size}" +
-                         (f" on each of {world} ranks" if world > 1 else ""))
-    sampler = ResumableSampler(len(data), seed=cfg.seed, rank=rank, world_size=world)
-    steps_per_epoch = len(data) // (cfg.batch_size * cfg.grad_accum * world)
-    total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-    torch.manual_seed(cfg.seed)
-    model.to(dev).train()
-    synced_bn = _swap_batchnorm(model, GlobalBatchNorm2d) if world > 1 and cfg.sync_batchnorm else 0
-    opt = make_optimizer((p for p in model.parameters() if p.requires_grad), cfg)
-    sched = _make_scheduler(opt, cfg, total_steps)
-    dtype = amp_dtype(cfg.amp, dev)
-    scaler = torch.amp.GradScaler("cuda", enabled=(dtype == torch.float16))
-    state = {"step": 0, "epoch": 0, "batch": 0, "samples": 0, "best_score": -math.inf, "history": []}
-
-    ckpt_path = out / "checkpoints" / "last.pt" if out is not None else None
-    if resume:
-        path = Path(resume) if isinstance(resume, (str, Path)) else ckpt_path
-        if path is None or not path.exists(): raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
-        ck = load_checkpoint(path)
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["optimizer"])
-        tc = ck.get("text_cache")                  # a frozen text tower's cached features are training state
-        if tc is not None and len(tc["keys"]):
-            model.__dict__["_text_cache"] = {tuple(k): v for k, v in zip(tc["keys"], tc["values"])}
-        sched.load_state_dict(ck["scheduler"]); scaler.load_state_dict(ck["scaler"])
-        state = ck["state"]; set_rng_state(ck["rng"])
-        # the data position is counted in items of the epoch's order, so any number of ranks can continue from it
-        state.setdefault("samples", state["batch"] * ck.get("train_config", {}).get("batch_size", cfg.batch_size))
-        if state.get("world_size", 1) != world or ck.get("train_config", {}).get("batch_size") != cfg.batch_size:
-            state["batch"] = state["samples"] // (cfg.batch_size * world) // cfg.grad_accum * cfg.grad_accum
-    if world > 1: state["world_size"] = world
-
-    def save_checkpoint():
-        if ckpt_path is None or not lead: return
-        cache = model.__dict__.get("_text_cache", {})
-        text_cache = {"keys": [list(k) for k in cache], "values": torch.stack(list(cache.values())) if cache else torch.zeros(0)}
-        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "state": state, "rng": rng_state(), "text_cache": text_cache,
-                     "train_config": asdict(cfg), "model_config": asdict(model.config)}, ckpt_path)
-
-    ddp = None
-    if world > 1:                                  # the loss runs inside DDP's forward, on the global batch (chapter 6)
-        ddp = DistributedDataParallel(_LossModule(model, loss_fn), device_ids=[dev.index] if dev.type == "cuda" else None,
-                                      find_unused_parameters=True)
-    def step_loss(batch):
-        if ddp is None: return loss_fn(model, batch)
-        with global_batch(local_loss=cfg.local_loss): return ddp(batch)
-
-    log_path = out / "log.jsonl" if out is not None and lead else None
-    bar = tqdm(total=total_steps, initial=state["step"], disable=not (cfg.progress and lead), desc="train")
-    loader_gen = torch.Generator()          # the DataLoader's own RNG: never touches the global one
-    t_last, pairs_since, done = time.perf_counter(), 0, state["step"] >= total_steps
-    while not done:
-        epoch = state["epoch"]
-        if hasattr(data, "set_epoch"): data.set_epoch(epoch)
-        sampler.set_epoch(epoch, start=state["samples"])
-        loader = DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
-                            collate_fn=collate_fn or collate_pairs, num_workers=cfg.num_workers,
-                            generator=loader_gen, persistent_workers=False)
-        for batch in loader:
-            batch = to_device(batch, dev)
-            accumulating = ddp is not None and (state["batch"] + 1) % cfg.grad_accum != 0
-            with ddp.no_sync() if accumulating else contextlib.nullcontext():   # all-reduce once per optimiser step
-                with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                    loss = step_loss(batch) / cfg.grad_accum
-                scaler.scale(loss).backward()
-            state["batch"] += 1; state["samples"] += cfg.batch_size * world; pairs_since += _batch_size(batch) * world
-            if state["batch"] % cfg.grad_accum: continue
-            if cfg.clip_grad_norm:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-            scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
-            if cfg.scheduler != "plateau": sched.step()
-            state["step"] += 1; bar.update(1)
-            if state["step"] % cfg.log_every == 0 or state["step"] == total_steps:
-                now = time.perf_counter()
-                row = {"kind": "train", "step": state["step"], "epoch": epoch, "loss": loss.item() * cfg.grad_accum,
-                       "lr": opt.param_groups[0]["lr"], "logit_scale": float(model.logit_scale.detach()),
-                       "pairs_per_s": pairs_since / max(now - t_last, 1e-9)}
-                t_last, pairs_since = now, 0
-                state["history"].append(row); _log_row(log_path, row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", pairs_s=f"{row['pairs_per_s']:.0f}")
-            if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0: save_checkpoint()
-            if cfg.max_steps is not None and state["step"] >= cfg.max_steps: done = True; break
-            if stop_at_step is not None and state["step"] >= stop_at_step: done = True; break   # an interruption
-        else:   # the epoch ran to its end: validate, step the plateau schedule, keep the best
-            state["epoch"] += 1; state["batch"] = 0; state["samples"] = 0
-            opt.zero_grad(set_to_none=True)          # drop a partial accumulation
-            if valid_fn is not None:
-                score = float(valid_fn(model)) if lead else 0.0   # rank 0 validates, the others take its score
-                if world > 1: score = _broadcast_float(score, dev)
-                model.train()
-                row = {"kind": "valid", "step": state["step"], "epoch": epoch, "zero_shot": score}
-                state["history"].append(row); _log_row(log_path, row)
-                if cfg.scheduler == "plateau": sched.step(score)
-                if score > state["best_score"]:
-                    state["best_score"] = score
-                    if out is not None and lead: model.save_pretrained(out / "best")
-            save_checkpoint()
-            if cfg.max_steps is None and state["epoch"] >= cfg.epochs: done = True
-    bar.close()
-    save_checkpoint()
-    if synced_bn: _swap_batchnorm(model, nn.BatchNorm2d)
-    if out is not None and lead:
-        model.save_pretrained(out / "last")
-        if not (out / "best").exists(): model.save_pretrained(out / "best")
-    if world > 1: dist.barrier()                   # every rank returns after rank 0 has written its files
+    cfg, (rank, world) = cfg or TrainConfig(), rank_and_world()    # under torchrun: DDP, `cfg.batch_size` pairs per rank
+    lead, out = rank == 0, Path(out_dir) if out_dir is not None else None   # only rank 0 logs and writes files
+    with folder_lock(out) if out is not None and lead else contextlib.nullcontext():   # one run per output folder
+        dev, data = rank_device(cfg.device), training_data(train_ds, model, cfg, audio_column, text_column)
+        sampler = ResumableSampler(len(data), seed=cfg.seed, rank=rank, world_size=world)
+        total_steps = cfg.max_steps or cfg.epochs * (len(data) // (cfg.batch_size * cfg.grad_accum * world))
+        torch.manual_seed(cfg.seed)
+        model.to(dev).train()
+        synced_bn = swap_batchnorm(model, GlobalBatchNorm2d) if world > 1 and cfg.sync_batchnorm else 0
+        opt = make_optimizer((p for p in model.parameters() if p.requires_grad), cfg)
+        sched, dtype = make_scheduler(opt, cfg, total_steps), amp_dtype(cfg.amp, dev)
+        scaler = torch.amp.GradScaler("cuda", enabled=(dtype == torch.float16))
+        state = {"step": 0, "epoch": 0, "batch": 0, "samples": 0, "best_score": -math.inf, "history": []}
+        ckpt_path = out / "checkpoints" / "last.pt" if out is not None else None
+        if resume:
+            path = Path(resume) if isinstance(resume, (str, Path)) else ckpt_path
+            if path is None or not path.exists(): raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
+            state = resume_state(load_checkpoint(path), model, opt, sched, scaler, cfg, world)
+        if world > 1: state["world_size"] = world
+        def save_checkpoint():
+            if ckpt_path is not None and lead: atomic_save(training_checkpoint(model, opt, sched, scaler, state, cfg), ckpt_path)
+        loss_fn, options = loss_fn or clap_pair_loss, ({"local_loss": True} if cfg.local_loss else {})
+        ddp = DistributedDataParallel(LossModule(model, loss_fn), device_ids=[dev.index] if dev.type == "cuda" else None,
+                                      find_unused_parameters=True) if world > 1 else None   # the loss inside DDP's forward
+        log_path = out / "log.jsonl" if out is not None and lead else None
+        bar = tqdm(total=total_steps, initial=state["step"], disable=not (cfg.progress and lead), desc="train")
+        loader_gen = torch.Generator()          # the DataLoader's own RNG: never touches the global one
+        t_last, pairs_since, done = time.perf_counter(), 0, state["step"] >= total_steps
+        while not done:
+            epoch = state["epoch"]
+            if hasattr(data, "set_epoch"): data.set_epoch(epoch)
+            sampler.set_epoch(epoch, start=state["samples"])
+            loader = DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.num_workers,
+                                collate_fn=collate_fn or collate_pairs, generator=loader_gen, persistent_workers=False)
+            for batch in loader:
+                batch = to_device(batch, dev)
+                accumulating = ddp is not None and (state["batch"] + 1) % cfg.grad_accum != 0
+                with ddp.no_sync() if accumulating else contextlib.nullcontext():   # all-reduce once per optimiser step
+                    with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                        loss = (ddp(batch, **options) if ddp else loss_fn(model, batch, **options)) / cfg.grad_accum
+                    scaler.scale(loss).backward()
+                state["batch"] += 1; state["samples"] += cfg.batch_size * world; pairs_since += _batch_size(batch) * world
+                if state["batch"] % cfg.grad_accum: continue
+                optimizer_step(model, opt, sched, scaler, cfg); state["step"] += 1; bar.update(1)
+                if state["step"] % cfg.log_every == 0 or state["step"] == total_steps:
+                    now = time.perf_counter()
+                    row = {"kind": "train", "step": state["step"], "epoch": epoch, "loss": loss.item() * cfg.grad_accum,
+                           "lr": opt.param_groups[0]["lr"], "logit_scale": float(model.logit_scale.detach()),
+                           "pairs_per_s": pairs_since / max(now - t_last, 1e-9)}
+                    t_last, pairs_since = now, 0
+                    state["history"].append(row); _log_row(log_path, row)
+                    bar.set_postfix(loss=f"{row['loss']:.3f}", pairs_s=f"{row['pairs_per_s']:.0f}")
+                if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0: save_checkpoint()
+                if cfg.max_steps is not None and state["step"] >= cfg.max_steps: done = True; break
+                if stop_at_step is not None and state["step"] >= stop_at_step: done = True; break   # an interruption
+            else:   # the epoch ran to its end: validate, step the plateau schedule, keep the best
+                state["epoch"] += 1; state["batch"] = 0; state["samples"] = 0
+                opt.zero_grad(set_to_none=True)          # drop a partial accumulation
+                if valid_fn is not None:
+                    score = _validate(model, valid_fn, state, sched, cfg, epoch, dev, lead); _log_row(log_path, state["history"][-1])
+                    if score > state["best_score"]:
+                        state["best_score"] = score
+                        if out is not None and lead: model.save_pretrained(out / "best")
+                save_checkpoint()
+                if cfg.max_steps is None and state["epoch"] >= cfg.epochs: done = True
+        bar.close(); save_checkpoint()
+        if synced_bn: swap_batchnorm(model, nn.BatchNorm2d)
+        if out is not None and lead:
+            model.save_pretrained(out / "last")
+            if not (out / "best").exists(): model.save_pretrained(out / "best")
+        if world > 1: dist.barrier()                   # every rank returns after rank 0 has written its files
     model.eval()
     return state

@@ -158,13 +158,13 @@ def test_frozen_text_cache_not_used_for_inputs_embeds(minilm_clap):
     "The frozen tower's feature cache serves token ids only: a2t gets its gradient through MiniLM."
     minilm_clap.clear_text_cache()
     terms = _terms(minilm_clap)
-    assert len(minilm_clap.__dict__["_text_cache"]) == 4                 # only the 4 labeled captions were cached
+    assert len(minilm_clap.text_cache) == 4                 # only the 4 labeled captions were cached
     emb = pseudo_text_inputs(minilm_clap.text_encoder, terms["token"])
     t = minilm_clap.encode_text(**emb)
     probe = torch.randn_like(t)                       # not t.sum(): the projection ends in a LayerNorm, whose sum is constant
     (g,) = torch.autograd.grad((t * probe).sum(), [terms["token"]], retain_graph=True)
     assert g.abs().sum() > 0
-    assert len(minilm_clap.__dict__["_text_cache"]) == 4
+    assert len(minilm_clap.text_cache) == 4
 
 
 def _tiny_data():

@@ -71,7 +71,7 @@ def _hf_text(hf, tok, texts=TEXTS):
 def test_hf_roundtrip_front_end_audio_text(hf_model, hf_folder, roberta_tok):
     "Hugging Face layout: clapbook's front end = ClapFeatureExtractor, and both embeddings = ClapModel's, to TOL."
     from transformers import ClapFeatureExtractor
-    model = CLAP.from_pretrained(hf_folder)
+    model = P.load_pretrained(hf_folder)
     assert model.frontend.pad == "repeatpad" and model.sample_rate == 48000
     fe = ClapFeatureExtractor.from_pretrained(hf_folder)
     waves = _waves(48000, (3, 10, 7.3))                              # repeat-padded, exact, repeat-padded
@@ -99,7 +99,7 @@ def test_hf_strict_errors(hf_folder, tmp_path):
         if case == "fused":
             cfg = json.loads((d / "config.json").read_text()); cfg["audio_config"]["enable_fusion"] = True
             (d / "config.json").write_text(json.dumps(cfg))
-        with pytest.raises(P.CheckpointError) as e: CLAP.from_pretrained(d)
+        with pytest.raises(P.CheckpointError) as e: P.load_pretrained(d)
         msg = str(e.value)
         assert {"missing": "audio_projection.linear2.bias", "unexpected": "audio_model.audio_encoder.extra.weight",
                 "fused": "feature fusion"}[case] in msg, msg
@@ -166,7 +166,7 @@ def laion_pt(hf_model, tmp_path_factory):
 def test_laion_pt_matches_hf(laion_pt, hf_model, roberta_tok, capsys):
     "LAION `.pt` layout: the same weights give the Hugging Face model's embeddings, to TOL; the dropped list is printed."
     from transformers import ClapFeatureExtractor
-    model = CLAP.from_pretrained(laion_pt, tokenizer=roberta_tok)
+    model = P.load_pretrained(laion_pt, tokenizer=roberta_tok)
     out = capsys.readouterr().out
     assert "audio_transform" in out and "logmel_extractor" in out and "logit_scale_t" in out
     waves = _waves(48000, (2.5, 10), seed=1)
@@ -181,10 +181,10 @@ def test_laion_refuses_fused_and_wrong_frontend(laion_pt, roberta_tok, tmp_path)
     sd = torch.load(laion_pt, weights_only=True)["state_dict"]
     fused = {**sd, "module.audio_branch.fusion_model.local_att.0.weight": torch.zeros(1)}
     torch.save({"state_dict": fused}, tmp_path / "fused.pt")
-    with pytest.raises(P.CheckpointError, match="feature fusion"): CLAP.from_pretrained(tmp_path / "fused.pt", tokenizer=roberta_tok)
+    with pytest.raises(P.CheckpointError, match="feature fusion"): P.load_pretrained(tmp_path / "fused.pt", tokenizer=roberta_tok)
     other = dict(sd); other["module.audio_branch.logmel_extractor.melW"] = sd["module.audio_branch.logmel_extractor.melW"] * 1.1
     torch.save({"state_dict": other}, tmp_path / "other.pt")
-    with pytest.raises(P.CheckpointError, match="mel filters"): CLAP.from_pretrained(tmp_path / "other.pt", tokenizer=roberta_tok)
+    with pytest.raises(P.CheckpointError, match="mel filters"): P.load_pretrained(tmp_path / "other.pt", tokenizer=roberta_tok)
 
 
 def test_pickled_objects_are_refused(tmp_path):
@@ -241,7 +241,7 @@ def test_msclap_2023(msclap_2023, hf_model):
     "msclap 2023 layout: audio = HTS-AT (HF's) on msclap's front end -> Projection; text = GPT-2 at msclap's EOT index."
     from clapbook.text import load_gpt2_tokenizer
     path, sd, gpt = msclap_2023
-    model = CLAP.from_pretrained(path)
+    model = P.load_pretrained(path)
     assert model.sample_rate == 44100 and model.frontend.clip_seconds == 7
     waves = _waves(44100, (3, 7), seed=2)
     feats = _msclap_fe(32000, 7, 14000)(waves, sampling_rate=44100, return_tensors="pt")["input_features"]
@@ -285,7 +285,7 @@ def test_msclap_2022(msclap_2022):
     "msclap 2022 layout: CNN14 on msclap's 5 s front end -> Projection; BERT's CLS token -> Projection."
     from clapbook.text import load_bert_tokenizer
     path, sd, cnn, bert = msclap_2022
-    model = CLAP.from_pretrained(path, version="2022")
+    model = P.load_pretrained(path, version="2022")
     waves = _waves(44100, (1.7, 5), seed=3)
     feats = _msclap_fe(44100, 5, 14000)(waves, sampling_rate=44100, return_tensors="pt")["input_features"]
     with torch.no_grad():
@@ -297,7 +297,7 @@ def test_msclap_2022(msclap_2022):
     with torch.no_grad():
         tref = F.normalize(_apply_msclap_projection(sd, "caption_encoder.projection.", bert(**t).last_hidden_state[:, 0]), dim=-1)
     assert (model.embed_text(TEXTS) - tref).abs().max() < TOL
-    with pytest.raises(P.CheckpointError, match="2022"): CLAP.from_pretrained(path, version="2023")
+    with pytest.raises(P.CheckpointError, match="2022"): P.load_pretrained(path, version="2023")
 
 
 def test_convert_cli_roundtrip(msclap_2023, tmp_path):
@@ -306,7 +306,7 @@ def test_convert_cli_roundtrip(msclap_2023, tmp_path):
     path, _, _ = msclap_2023
     main(["convert", str(path), str(tmp_path / "out")])
     assert (tmp_path / "out" / "model.safetensors").is_file()
-    a, b = CLAP.from_pretrained(path), CLAP.from_pretrained(tmp_path / "out")
+    a, b = P.load_pretrained(path), CLAP.from_pretrained(tmp_path / "out")   # published -> clapbook folder
     waves = _waves(44100, (2,), seed=4)
     assert torch.equal(a.embed_audio(waves, sample_rate=44100), b.embed_audio(waves, sample_rate=44100))
     assert torch.equal(a.embed_text(TEXTS), b.embed_text(TEXTS))
