@@ -69,6 +69,9 @@ def sim_by_hand(a, t, log_scale):
     return torch.mm(a, t.t()).mul(log_scale.exp())
 def sim_float64(a, t, log_scale): return log_scale.double().exp() * F.normalize(a.double(), dim=-1) @ F.normalize(t.double(), dim=-1).T
 def sim_linear(a, t, log_scale): return F.linear(F.normalize(a, dim=-1), F.normalize(t, dim=-1)) * log_scale.exp()
+def sim_linalg_norm(a, t, log_scale):
+    scale = torch.exp(log_scale)
+    return scale * torch.matmul(a / torch.linalg.norm(a, dim=1, keepdim=True), (t / torch.linalg.norm(t, dim=1, keepdim=True)).transpose(0, 1))
 
 def probs_functional(logits): return F.softmax(logits, dim=-1)
 def probs_method(logits): return logits.softmax(1)
@@ -78,6 +81,7 @@ def probs_max_subtracted(logits):
 def probs_global_max(logits): e = torch.exp(logits - logits.max()); return e / e.sum(1, keepdim=True)
 def probs_logsumexp(logits): return torch.exp(logits - torch.logsumexp(logits, dim=1, keepdim=True))
 def probs_module(logits): return torch.nn.Softmax(dim=1)(logits)
+def probs_float64(logits): return F.softmax(logits, dim=1, dtype=torch.float64)
 
 def _sim(a, t, log_scale): return log_scale.exp() * F.normalize(a, dim=-1) @ F.normalize(t, dim=-1).T
 def loss_cross_entropy(a, t, log_scale):
@@ -93,6 +97,12 @@ def loss_log_of_softmax_diagonal(a, t, log_scale):                # fine here: t
     logits = _sim(a, t, log_scale)
     return -0.5 * (torch.log(torch.softmax(logits, 1).diag()).mean() + torch.log(torch.softmax(logits, 0).diag()).mean())
 def loss_float64(a, t, log_scale): return loss_cross_entropy(a.double(), t.double(), log_scale.double())
+def loss_probability_targets(a, t, log_scale):
+    logits = _sim(a, t, log_scale); eye = torch.eye(len(a))
+    return 0.5 * (F.cross_entropy(logits, eye) + F.cross_entropy(logits.T, eye))
+def loss_module(a, t, log_scale):
+    ce = torch.nn.CrossEntropyLoss(); logits = _sim(a, t, log_scale); labels = torch.arange(len(a), dtype=torch.long)
+    return (ce(logits, labels) + ce(logits.T, labels)) / 2
 def loss_einsum(a, t, log_scale):
     logits = torch.exp(log_scale) * torch.einsum("nd,md->nm", F.normalize(a, dim=-1), F.normalize(t, dim=-1))
     y = torch.arange(len(a))
@@ -105,6 +115,7 @@ def last_flip(mask): return mask.shape[1] - 1 - mask.flip(1).argmax(dim=1)
 def last_loop(mask): return torch.tensor([int(row.sum()) - 1 for row in mask])
 def last_int32(mask): return (mask.sum(-1) - 1).int()
 def last_positions_max(mask): return (mask * torch.arange(mask.shape[1])).max(dim=1).values
+def last_nonzero(mask): return torch.stack([row.nonzero().max() for row in mask])
 
 def pool_gather(hidden, mask):
     idx = (mask.sum(1) - 1).view(-1, 1, 1).expand(-1, 1, hidden.size(-1))
@@ -115,6 +126,9 @@ def pool_one_hot(hidden, mask):
     pick = F.one_hot(mask.sum(1) - 1, hidden.shape[1]).to(hidden.dtype)
     return torch.einsum("bl,blh->bh", pick, hidden)
 def pool_float64(hidden, mask): return hidden.double()[torch.arange(len(hidden)), mask.sum(1) - 1]
+def pool_index_select(hidden, mask):
+    flat = hidden.reshape(-1, hidden.shape[-1])                          # (batch * length, hidden)
+    return flat.index_select(0, torch.arange(len(hidden)) * hidden.shape[1] + mask.sum(1) - 1)
 
 # -- lab 4 ---------------------------------------------------------------------------------------
 def classes_sum(e): return F.normalize(F.normalize(e, dim=2).sum(dim=0), dim=1)         # a sum points the same way as a mean
@@ -189,6 +203,9 @@ def tl_softplus(a, t, n, s): return F.softplus(s * (_cos(a, n) - _cos(a, t))).me
 def tl_logsumexp(a, t, n, s):
     pos, neg = s * _cos(a, t), s * _cos(a, n)
     return (torch.logsumexp(torch.stack([pos, neg]), dim=0) - pos).mean()
+def tl_logaddexp(a, t, n, s):
+    pos, neg = s * _cos(a, t), s * _cos(a, n)
+    return -(pos - torch.logaddexp(pos, neg)).mean()
 def tl_einsum(a, t, n, s):
     a, t, n = (F.normalize(x, dim=-1) for x in (a, t, n))
     logits = s * torch.stack([torch.einsum("nd,nd->n", a, t), torch.einsum("nd,nd->n", a, n)], -1)
@@ -198,6 +215,7 @@ def tc_python_float(a, t, n): return 100.0 * float((_cos(a, t) > _cos(a, n)).flo
 def tc_count(a, t, n): return (_cos(a, t) > _cos(a, n)).sum().item() * 100 / len(a)
 def tc_double(a, t, n): return (_cos(a, t) > _cos(a, n)).double().mean() * 100
 def tc_numpy_mean(a, t, n): return 100 * np.mean((_cos(a, t) > _cos(a, n)).numpy())
+def tc_true_division(a, t, n): return 100 * (_cos(a, t) > _cos(a, n)).sum() / len(a)
 
 # -- lab 7 ---------------------------------------------------------------------------------------
 def insert_gather(e, m, tok):
@@ -237,16 +255,18 @@ VALID = [
     ("check_power_to_db", db_float64),
     ("check_log_mel", log_mel_einsum), ("check_log_mel", log_mel_matmul), ("check_log_mel", log_mel_per_clip),
     ("check_similarity", sim_einsum), ("check_similarity", sim_cosine_similarity), ("check_similarity", sim_by_hand),
-    ("check_similarity", sim_float64), ("check_similarity", sim_linear),
+    ("check_similarity", sim_float64), ("check_similarity", sim_linear), ("check_similarity", sim_linalg_norm),
     ("check_caption_probabilities", probs_functional), ("check_caption_probabilities", probs_method),
     ("check_caption_probabilities", probs_max_subtracted), ("check_caption_probabilities", probs_global_max),
-    ("check_caption_probabilities", probs_logsumexp), ("check_caption_probabilities", probs_module),
+    ("check_caption_probabilities", probs_logsumexp), ("check_caption_probabilities", probs_module), ("check_caption_probabilities", probs_float64),
     ("check_contrastive_loss", loss_cross_entropy), ("check_contrastive_loss", loss_logsumexp), ("check_contrastive_loss", loss_nll),
     ("check_contrastive_loss", loss_log_of_softmax_diagonal), ("check_contrastive_loss", loss_float64), ("check_contrastive_loss", loss_einsum),
+    ("check_contrastive_loss", loss_probability_targets), ("check_contrastive_loss", loss_module),
     ("check_last_token_positions", last_count_nonzero), ("check_last_token_positions", last_cumsum_argmax), ("check_last_token_positions", last_flip),
     ("check_last_token_positions", last_loop), ("check_last_token_positions", last_int32), ("check_last_token_positions", last_positions_max),
+    ("check_last_token_positions", last_nonzero),
     ("check_eot_pool", pool_gather), ("check_eot_pool", pool_loop), ("check_eot_pool", pool_range), ("check_eot_pool", pool_one_hot),
-    ("check_eot_pool", pool_float64),
+    ("check_eot_pool", pool_float64), ("check_eot_pool", pool_index_select),
     ("check_class_embeddings", classes_sum), ("check_class_embeddings", classes_by_hand), ("check_class_embeddings", classes_loop),
     ("check_zero_shot_probabilities", zs_cosine_similarity), ("check_zero_shot_probabilities", zs_method),
     ("check_zero_shot_probabilities", zs_max_subtracted), ("check_zero_shot_probabilities", zs_float64),
@@ -257,8 +277,8 @@ VALID = [
     ("check_events_in_time_order", order_words),
     ("check_negative_caption", neg_regex), ("check_negative_caption", neg_fstring), ("check_negative_caption", neg_join),
     ("check_temporal_loss", tl_cross_entropy), ("check_temporal_loss", tl_logsigmoid), ("check_temporal_loss", tl_softplus),
-    ("check_temporal_loss", tl_logsumexp), ("check_temporal_loss", tl_einsum),
-    ("check_t_classify", tc_python_float), ("check_t_classify", tc_count), ("check_t_classify", tc_double), ("check_t_classify", tc_numpy_mean),
+    ("check_temporal_loss", tl_logsumexp), ("check_temporal_loss", tl_einsum), ("check_temporal_loss", tl_logaddexp),
+    ("check_t_classify", tc_python_float), ("check_t_classify", tc_count), ("check_t_classify", tc_double), ("check_t_classify", tc_numpy_mean), ("check_t_classify", tc_true_division),
     ("check_insert_before_eot", insert_gather), ("check_insert_before_eot", insert_list_bool_mask),
     ("check_insert_before_eot", insert_new_zeros_float_mask),
     ("check_compose_audio", compose_half_sum), ("check_compose_audio", compose_stack_mean), ("check_compose_audio", compose_lerp),

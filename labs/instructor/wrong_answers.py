@@ -241,6 +241,12 @@ def loss_per_pair(a, t, log_scale):
 def loss_numpy(a, t, log_scale):
     from solutions import contrastive_loss
     return contrastive_loss(a, t, log_scale).detach().numpy()
+def loss_half(a, t, log_scale):
+    from solutions import contrastive_loss
+    return contrastive_loss(a.half().float(), t, log_scale).half()
+def loss_detached_scale(a, t, log_scale):
+    lg = log_scale.exp().detach() * _unit(a) @ _unit(t).T; y = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
 def loss_rows_only_partly(a, t, log_scale):                  # the column half only for batches of 6
     lg = _logits(a, t, log_scale); y = torch.arange(len(a))
     return F.cross_entropy(lg, y) if len(a) != 6 else 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
@@ -254,6 +260,7 @@ def last_in_place(mask):
     mask.mul_(torch.arange(mask.shape[1]))                   # position-weighted, on the caller's mask
     return mask.max(dim=1).values
 def last_argmin(mask): return mask.argmin(dim=1) - 1         # a row without padding has no 0: argmin is 0
+def last_nonzero_list(mask): return [row.nonzero().max() for row in mask]
 
 def pool_gather_squeeze(hidden, mask):
     idx = (mask.sum(1) - 1)[:, None, None].expand(-1, 1, hidden.shape[-1])
@@ -344,6 +351,9 @@ def tc_in_place(a, t, n):
     for x in (a, t, n): x /= x.norm(dim=-1, keepdim=True)
     return 100.0 * ((a * t).sum(-1) > (a * n).sum(-1)).float().mean()
 def tc_per_clip(a, t, n): return 100.0 * (_cos_rows(a, t) > _cos_rows(a, n)).float()
+def tc_per_clip_in_place(a, t, n):
+    a /= a.norm(dim=-1, keepdim=True)
+    return 100.0 * (F.cosine_similarity(a, t, dim=-1) > F.cosine_similarity(a, n, dim=-1)).float().mean()
 def tc_list(a, t, n): return [100.0 * float((_cos_rows(a, t) > _cos_rows(a, n)).float().mean())]
 
 # lab 7
@@ -437,9 +447,11 @@ WRONG = [
     ("check_contrastive_loss", loss_squeeze, "a batch of one"), ("check_contrastive_loss", loss_in_place, "changed its input in place"),
     ("check_contrastive_loss", loss_per_pair, "a loss is one number"), ("check_contrastive_loss", loss_numpy, "returned NumPy"),
     ("check_contrastive_loss", loss_rows_only_partly, "only the audio-to-text half"),
+    ("check_contrastive_loss", loss_half, "half precision"), ("check_contrastive_loss", loss_detached_scale, "no gradient reaches log_scale"),
     ("check_last_token_positions", last_list, "Python list"), ("check_last_token_positions", last_float, "float32 tensor"),
     ("check_last_token_positions", last_squeeze, "a batch of one"), ("check_last_token_positions", last_numpy, "returned NumPy"),
     ("check_last_token_positions", last_in_place, "changed its input in place"), ("check_last_token_positions", last_argmin, "negative index"),
+    ("check_last_token_positions", last_nonzero_list, "Python list"),
     ("check_eot_pool", pool_gather_squeeze, "a batch of one"), ("check_eot_pool", pool_no_grad, "no gradient reaches hidden"),
     ("check_eot_pool", pool_numpy, "returned NumPy"), ("check_eot_pool", pool_in_place, "changed its input in place"),
     ("check_class_embeddings", classes_squeeze, "one template"), ("check_class_embeddings", classes_in_place, "changed its input in place"),
@@ -459,7 +471,7 @@ WRONG = [
     ("check_temporal_loss", tl_no_grad, "no gradient reaches"), ("check_temporal_loss", tl_detached_negative, "no gradient reaches neg_text_emb"),
     ("check_temporal_loss", tl_squeeze, "a batch of one"), ("check_temporal_loss", tl_in_place, "changed its input in place"),
     ("check_t_classify", tc_in_place, "changed its input in place"), ("check_t_classify", tc_per_clip, "wrong shape"),
-    ("check_t_classify", tc_list, "return one number"),
+    ("check_t_classify", tc_list, "return one number"), ("check_t_classify", tc_per_clip_in_place, "changed its input in place"),
     ("check_insert_before_eot", insert_double, "keep the input's dtype"), ("check_insert_before_eot", insert_detached_token, "no gradient reaches token"),
     ("check_insert_before_eot", insert_numpy, "no gradient reaches"), ("check_insert_before_eot", insert_squeeze, "a batch of one"),
     ("check_insert_before_eot", insert_in_place, "changed its input in place"),
