@@ -97,7 +97,7 @@ def _difference(got, want) -> str:
 
 # %% ../nbs/18_labs.ipynb #7c2e9b10
 _NUMPY = "your function returned NumPy ({}): keep the computation in torch and return a tensor (the later cells call tensor methods and backpropagate through it)."
-_LOSS_NUMBER = "your loss is a Python float (.item() or float() inside?): return the tensor, so that .backward() can run."
+_LOSS_NUMBER = "your loss is a Python float: return the tensor, so that .backward() can run (.item() and float() turn it into a plain number)."
 _HALF = "your answer is {} (half precision keeps about 3 significant digits, so it cannot match): compute in float32 or float64."
 _LISTS = {"index": "your indices are a Python list: return a tensor of integers (attention_mask.sum(1) - 1 is one), so that hidden[rows, idx] and .tolist() work.",
           "array": "you returned a Python list: return a NumPy array (np.log10, np.maximum ... work on a whole array at once).",
@@ -536,7 +536,8 @@ _CONNECTOR_CASES = [("a dog barks followed by a bell rings", ["a dog barks", "a 
                     ("a siren wails before an engine runs", ["a siren wails", "an engine runs"]), ("someone knocks, and then a phone rings", ["someone knocks", "a phone rings"]),
                     ("an audience applauds after a whistle blows", ["a whistle blows", "an audience applauds"]),
                     ("birds sing in the afternoon followed by a bell rings", ["birds sing in the afternoon", "a bell rings"]),
-                    ("a crowd cheers after the afternoon rain stops", ["the afternoon rain stops", "a crowd cheers"])]   # 'afternoon' is not 'after' 
+                    ("a crowd cheers after the afternoon rain stops", ["the afternoon rain stops", "a crowd cheers"]),
+                    ("an afternoon storm rumbles after a door slams", ["a door slams", "an afternoon storm rumbles"])]   # 'afternoon' is not 'after' 
 _CONNECTOR = re.compile(r",? \b(followed by|and then|after|before)\b ")
 def _split_caption(caption: str):
     "Split 'A <connector> B' into (A, connector, B) at the first whole-word connector of lab 6 ('afternoon' is not 'after')."

@@ -69,6 +69,8 @@ def sim_by_hand(a, t, log_scale):
     return torch.mm(a, t.t()).mul(log_scale.exp())
 def sim_float64(a, t, log_scale): return log_scale.double().exp() * F.normalize(a.double(), dim=-1) @ F.normalize(t.double(), dim=-1).T
 def sim_linear(a, t, log_scale): return F.linear(F.normalize(a, dim=-1), F.normalize(t, dim=-1)) * log_scale.exp()
+def sim_divide_by_temperature(a, t, log_scale):
+    return torch.matmul(F.normalize(a), F.normalize(t).T) / torch.exp(-log_scale)    # tau = exp(-log_scale)
 def sim_linalg_norm(a, t, log_scale):
     scale = torch.exp(log_scale)
     return scale * torch.matmul(a / torch.linalg.norm(a, dim=1, keepdim=True), (t / torch.linalg.norm(t, dim=1, keepdim=True)).transpose(0, 1))
@@ -81,6 +83,10 @@ def probs_max_subtracted(logits):
 def probs_global_max(logits): e = torch.exp(logits - logits.max()); return e / e.sum(1, keepdim=True)
 def probs_logsumexp(logits): return torch.exp(logits - torch.logsumexp(logits, dim=1, keepdim=True))
 def probs_module(logits): return torch.nn.Softmax(dim=1)(logits)
+def probs_row_by_row(logits):
+    probs = torch.zeros_like(logits)
+    for i in range(logits.shape[0]): probs[i] = torch.softmax(logits[i], dim=0)
+    return probs
 def probs_float64(logits): return F.softmax(logits, dim=1, dtype=torch.float64)
 
 def _sim(a, t, log_scale): return log_scale.exp() * F.normalize(a, dim=-1) @ F.normalize(t, dim=-1).T
@@ -100,6 +106,17 @@ def loss_float64(a, t, log_scale): return loss_cross_entropy(a.double(), t.doubl
 def loss_probability_targets(a, t, log_scale):
     logits = _sim(a, t, log_scale); eye = torch.eye(len(a))
     return 0.5 * (F.cross_entropy(logits, eye) + F.cross_entropy(logits.T, eye))
+def loss_from_probabilities(a, t, log_scale):                     # through the two earlier exercises' ideas
+    logits = _sim(a, t, log_scale)
+    p_text, p_audio = torch.softmax(logits, dim=1), torch.softmax(logits.T, dim=1)
+    return -0.5 * (torch.log(p_text.diagonal()).mean() + torch.log(p_audio.diagonal()).mean())
+def loss_max_subtracted(a, t, log_scale):
+    logits = _sim(a, t, log_scale)
+    rows = logits - logits.max(dim=1, keepdim=True).values
+    cols = logits - logits.max(dim=0, keepdim=True).values
+    l_t = -(rows.diagonal() - rows.exp().sum(1).log()).mean()
+    l_a = -(cols.diagonal() - cols.exp().sum(0).log()).mean()
+    return (l_t + l_a) / 2
 def loss_module(a, t, log_scale):
     ce = torch.nn.CrossEntropyLoss(); logits = _sim(a, t, log_scale); labels = torch.arange(len(a), dtype=torch.long)
     return (ce(logits, labels) + ce(logits.T, labels)) / 2
@@ -175,6 +192,12 @@ def order_partition(c):
     for k in (" after ", " before ", " followed by ", ", and then "):
         a, found, b = c.partition(k)
         if found: return [b, a] if k == " after " else [a, b]
+def order_find_spaced(c):
+    for k in (" after ", " before ", " followed by ", ", and then "):
+        i = c.find(k)
+        if i >= 0:
+            a, b = c[:i], c[i + len(k):]
+            return [b, a] if k == " after " else [a, b]
 def order_words(c):
     words = c.replace(",", " ,").split()
     for i, w in enumerate(words):
@@ -190,6 +213,10 @@ def neg_fstring(c):
     for k in (", and then", " followed by", " before", " after"):
         if k + " " in c:
             a, b = c.split(k + " "); return f"{b}{k} {a}"
+def neg_partition(c):
+    for k in (", and then ", " followed by ", " before ", " after "):
+        a, found, b = c.partition(k)
+        if found: return b + found + a
 def neg_join(c):
     for k in (" followed by ", ", and then ", " before ", " after "):
         if k in c: return k.join(reversed(c.split(k)))
@@ -255,13 +282,15 @@ VALID = [
     ("check_power_to_db", db_float64),
     ("check_log_mel", log_mel_einsum), ("check_log_mel", log_mel_matmul), ("check_log_mel", log_mel_per_clip),
     ("check_similarity", sim_einsum), ("check_similarity", sim_cosine_similarity), ("check_similarity", sim_by_hand),
-    ("check_similarity", sim_float64), ("check_similarity", sim_linear), ("check_similarity", sim_linalg_norm),
+    ("check_similarity", sim_float64), ("check_similarity", sim_linear), ("check_similarity", sim_linalg_norm), ("check_similarity", sim_divide_by_temperature),
     ("check_caption_probabilities", probs_functional), ("check_caption_probabilities", probs_method),
     ("check_caption_probabilities", probs_max_subtracted), ("check_caption_probabilities", probs_global_max),
     ("check_caption_probabilities", probs_logsumexp), ("check_caption_probabilities", probs_module), ("check_caption_probabilities", probs_float64),
+    ("check_caption_probabilities", probs_row_by_row),
     ("check_contrastive_loss", loss_cross_entropy), ("check_contrastive_loss", loss_logsumexp), ("check_contrastive_loss", loss_nll),
     ("check_contrastive_loss", loss_log_of_softmax_diagonal), ("check_contrastive_loss", loss_float64), ("check_contrastive_loss", loss_einsum),
     ("check_contrastive_loss", loss_probability_targets), ("check_contrastive_loss", loss_module),
+    ("check_contrastive_loss", loss_from_probabilities), ("check_contrastive_loss", loss_max_subtracted),
     ("check_last_token_positions", last_count_nonzero), ("check_last_token_positions", last_cumsum_argmax), ("check_last_token_positions", last_flip),
     ("check_last_token_positions", last_loop), ("check_last_token_positions", last_int32), ("check_last_token_positions", last_positions_max),
     ("check_last_token_positions", last_nonzero),
@@ -274,8 +303,8 @@ VALID = [
     ("check_soft_cross_entropy", sce_sum_mean), ("check_soft_cross_entropy", sce_cross_entropy), ("check_soft_cross_entropy", sce_logsumexp),
     ("check_soft_cross_entropy", sce_eps), ("check_soft_cross_entropy", sce_float64),
     ("check_events_in_time_order", order_tuple), ("check_events_in_time_order", order_regex), ("check_events_in_time_order", order_partition),
-    ("check_events_in_time_order", order_words),
-    ("check_negative_caption", neg_regex), ("check_negative_caption", neg_fstring), ("check_negative_caption", neg_join),
+    ("check_events_in_time_order", order_words), ("check_events_in_time_order", order_find_spaced),
+    ("check_negative_caption", neg_regex), ("check_negative_caption", neg_fstring), ("check_negative_caption", neg_join), ("check_negative_caption", neg_partition),
     ("check_temporal_loss", tl_cross_entropy), ("check_temporal_loss", tl_logsigmoid), ("check_temporal_loss", tl_softplus),
     ("check_temporal_loss", tl_logsumexp), ("check_temporal_loss", tl_einsum), ("check_temporal_loss", tl_logaddexp),
     ("check_t_classify", tc_python_float), ("check_t_classify", tc_count), ("check_t_classify", tc_double), ("check_t_classify", tc_numpy_mean), ("check_t_classify", tc_true_division),

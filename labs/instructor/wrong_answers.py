@@ -5,6 +5,7 @@ check's message must contain). `tests/test_labs.py` runs every one through its c
 instructor can read them to know what the checks catch.
 """
 import math
+import re
 
 import numpy as np
 import torch
@@ -314,6 +315,15 @@ def order_substring(c):
         if k in c:
             a, b = c.split(k, 1); a, b = a.strip(" ,"), b.strip(" ,")
             return [b, a] if k == "after" else [a, b]
+def order_substring_maxsplit(c):
+    for k in (", and then", "followed by", "before", "after"):  # the first 'after' may be the one in 'afternoon'
+        if k in c:
+            a, b = (p.strip(" ,") for p in c.split(k, 1))
+            return [b, a] if k == "after" else [a, b]
+def order_regex_unanchored(c):
+    m = re.search(r"(, and then|followed by|before|after)", c)   # no \b: matches inside 'afternoon'
+    a, b = c[:m.start()].strip(" ,"), c[m.end():].strip(" ,")
+    return [b, a] if m.group(1) == "after" else [a, b]
 def order_before_only(c): a, b, k = _split(c); return [b, a] if k == " before " else [a, b]   # mixed up after and before
 def order_comma(c):
     for k in (" and then ", " followed by ", " before ", " after "):
@@ -324,6 +334,10 @@ def neg_after_unchanged(c): a, b, k = _split(c); return c if k == " after " else
 def neg_substring(c):
     for k in ("after", "before", "followed by", ", and then"):
         if k in c: a, b = c.split(k, 1); return b.strip() + (" " if k[0] != "," else "") + k + " " + a.strip()
+def neg_substring_maxsplit(c):
+    for k in (", and then", " followed by", " before", " after"):
+        if k.strip(" ,") in c:
+            a, b = c.split(k.strip(" ,"), 1); return b.strip(" ,") + k + " " + a.strip(" ,")
 def neg_list(c): a, b, k = _split(c); return [b, k.strip(" ,"), a]
 def neg_no_comma(c): a, b, k = _split(c); return b + (" and then " if k == ", and then " else k) + a
 
@@ -463,9 +477,11 @@ WRONG = [
     ("check_soft_cross_entropy", sce_item, "your loss is a Python float"), ("check_soft_cross_entropy", sce_log_of_softmax, "logits near 100"),
     ("check_soft_cross_entropy", sce_manual_exp, "logits near 100"), ("check_soft_cross_entropy", sce_no_grad, "no gradient reaches logits"),
     ("check_soft_cross_entropy", sce_in_place, "changed its input in place"), ("check_soft_cross_entropy", sce_per_row, "a loss is one number"),
-    ("check_events_in_time_order", order_substring, "'afternoon' is not"), ("check_events_in_time_order", order_before_only, "'before' keeps the sentence order"),
+    ("check_events_in_time_order", order_substring, "'afternoon' is not"),
+    ("check_events_in_time_order", order_substring_maxsplit, "'afternoon' is not"), ("check_events_in_time_order", order_regex_unanchored, "'afternoon' is not"), ("check_events_in_time_order", order_before_only, "'before' keeps the sentence order"),
     ("check_events_in_time_order", order_comma, "a space or a comma"), ("check_events_in_time_order", order_string, "one string"),
     ("check_negative_caption", neg_after_unchanged, "unchanged"), ("check_negative_caption", neg_substring, "'afternoon' is not"),
+    ("check_negative_caption", neg_substring_maxsplit, "'afternoon' is not"),
     ("check_negative_caption", neg_list, "you returned a list"), ("check_negative_caption", neg_no_comma, "spaces or commas"),
     ("check_temporal_loss", tl_item, "your loss is a Python float"), ("check_temporal_loss", tl_manual_exp, "logits near 100"),
     ("check_temporal_loss", tl_no_grad, "no gradient reaches"), ("check_temporal_loss", tl_detached_negative, "no gradient reaches neg_text_emb"),
