@@ -85,7 +85,7 @@ def _names(student, n: int) -> list[str]:
     try: names = list(inspect.signature(student).parameters)[:n]
     except (TypeError, ValueError): names = []
     return names + [f"argument {i + 1}" for i in range(len(names), n)]
-def _inputs(student, args) -> str: return ", ".join(f"{n}={_show(a)}" for n, a in zip(_names(student, len(args)), args))
+def _inputs(student, args) -> str: "A case's arguments by name, for a message."; return ", ".join(f"{n}={_show(a)}" for n, a in zip(_names(student, len(args)), args))
 def _difference(got, want) -> str:
     "Where two same-shape answers first differ, in words."
     g, w = _np(got), _np(want)
@@ -112,7 +112,7 @@ def _type_problem(x, kind, args: tuple) -> str | None:
     if kind == "strings":
         if isinstance(x, (list, tuple)) and all(isinstance(v, str) for v in x): return None
         return "you returned one string: return the two event phrases as a list, [first, second]." if isinstance(x, str) else f"return a list of strings, not {_show(x)}."
-    if isinstance(x, (list, tuple)): return _LISTS.get(kind, "you returned a Python list: return one tensor (torch.stack(rows) makes one from a list of tensors).")
+    if isinstance(x, (list, tuple)): return _LISTS.get(kind, f"you returned a Python {type(x).__name__}: return one tensor (torch.stack(rows) makes one from a list of tensors).")
     if kind == "number" and isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)): return None
     if kind == "loss" and isinstance(x, (int, float)): return _LOSS_NUMBER
     if kind not in ("array", "number") and isinstance(x, (np.ndarray, np.number)): return _NUMPY.format(type(x).__name__)
@@ -184,8 +184,8 @@ _HINTS = {ONE: ".squeeze() removes every dimension of size 1, the batch dimensio
           LARGE: "exp(100) overflows float32 (it is inf, and inf / inf is NaN; log of an underflowed 0 is -inf): subtract "
                  "each row's max before exp, or use torch.softmax, torch.log_softmax or F.cross_entropy, which do. "
                  "Real CLAP logits reach 100 (logit_scale is clamped at 100)."}
-def one(*args) -> Case: return Case(args, ONE, _HINTS[ONE])
-def large(*args) -> Case: return Case(args, LARGE, _HINTS[LARGE])
+def one(*args) -> Case: "A case with a batch of one."; return Case(args, ONE, _HINTS[ONE])
+def large(*args) -> Case: "A case with logits near 100."; return Case(args, LARGE, _HINTS[LARGE])
 
 # %% ../nbs/18_labs.ipynb #9a4d6e31
 def _named(mistakes, bad, got, cases, rtol, atol) -> tuple[list[str], list[int]]:
@@ -255,7 +255,7 @@ def run_check(name: str, student, cases, reference, mistakes=(), confirm: str = 
     return _verdict(name, True, confirm, fig)
 
 # %% ../nbs/18_labs.ipynb #8b9b0eb2
-def _gen(seed: int = 0) -> torch.Generator: return torch.Generator().manual_seed(seed)
+def _gen(seed: int = 0) -> torch.Generator: "A seeded random generator."; return torch.Generator().manual_seed(seed)
 def _plot_lines(x, ys: dict, title: str, xlabel: str, ylabel: str) -> go.Figure:
     "A small line figure: one trace per entry of `ys` (tensors, arrays or lists)."
     arr = lambda v: _np(v) if _np(v) is not None else np.asarray([float(u) for u in v])
@@ -413,7 +413,7 @@ def check_contrastive_loss(student) -> CheckResult:
                      "correct: 0.5 * (CE over rows + CE over columns); at log_scale = 0 with matching pairs it is still above 0.", fig, returns="loss", grad=_AUDIO_TEXT_SCALE)
 
 # %% ../nbs/18_labs.ipynb #3d94e728
-def _mask(lengths, length: int) -> torch.Tensor: return (torch.arange(length)[None] < torch.tensor(lengths)[:, None]).long()
+def _mask(lengths, length: int) -> torch.Tensor: "Right-padded attention masks of the given lengths."; return (torch.arange(length)[None] < torch.tensor(lengths)[:, None]).long()
 def check_last_token_positions(student) -> CheckResult:
     "Lab 3: `student(attention_mask)` returns, for each right-padded row (1s then 0s), the index of its last real token (the end-of-text token)."
     cases = [(_mask([3, 5, 1], 6),), (_mask([4, 4], 4),), (_mask([2, 7, 5, 3], 8),), one(_mask([3], 5)), one(_mask([4], 4))]
