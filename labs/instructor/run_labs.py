@@ -72,6 +72,7 @@ def record(path: Path, key: str, times: dict, cpu: dict):
     data.setdefault("commands", {})[key] = "python labs/instructor/run_labs.py " + " ".join(sys.argv[1:])
     data[key] = ({k: round(v, 1) for k, v in times.items()} if key == "test" else
                  {k: {"wall_s": round(v, 1), "cpu_s": round(cpu.get(k, float("nan")), 1)} for k, v in times.items()})
+    if "all" in cpu: data[f"{key}_cpu_s_one_interpreter"] = round(cpu["all"], 1)
     path.write_text(json.dumps(data, indent=1) + "\n")
 
 
@@ -99,7 +100,7 @@ def main():
             all_times = run_labs(labs, out, args.test, one_process=True, cpu=cpu)
             for k, v in all_times.items(): print(f"| {k} | {v:.1f} | |")
             print(f"| all, one interpreter | | {cpu['all']:.1f} |")
-        if args.json: record(Path(args.json), "test" if args.test else "full", all_times, all_cpu)
+        if args.json: record(Path(args.json), "test" if args.test else "full", all_times, all_cpu if not args.one_process else cpu)
 
 
 if __name__ == "__main__":
