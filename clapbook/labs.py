@@ -121,7 +121,7 @@ def _type_problem(x, kind, args: tuple) -> str | None:
     floating = x.is_floating_point() if isinstance(x, torch.Tensor) else np.issubdtype(x.dtype, np.floating)
     if kind == "index":
         return None if x.dtype in (torch.int64, torch.int32) else (
-            f"your indices are a {name} tensor: indexing needs integers; return a long tensor (.long(), or compute from the integer mask without .float()).")
+            f"your indices are a {name} tensor: hidden[rows, idx] needs a long (int64) tensor; use .long(), or compute from the integer mask without .float().")
     if kind == "mask" or (kind == "number" and name not in ("bool", "float16", "bfloat16")): return None
     if name in ("float16", "bfloat16"): return _HALF.format(name)
     if not floating: return f"your answer is a {name} {'tensor' if isinstance(x, torch.Tensor) else 'array'}: expected floating-point numbers (float32)."
