@@ -6,34 +6,28 @@ Docs: https://clapbook.github.io/clapbook/nbs/labs.html.md"""
 
 # %% ../nbs/18_labs.ipynb #6be03fbc
 from __future__ import annotations
-
-import copy
-import math
-import os
+import copy, inspect, math, os, re
 from dataclasses import dataclass
-
 import numpy as np
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-
 from .audio import hz_to_mel, mel_filterbank
 from .losses import similarity_logits, clap_loss, soft_targets, temporal_loss
 from .text import last_token_positions
 from .composed import insert_token, compose_audio
 
 # %% auto #0
-__all__ = ['EXERCISE_MARK', 'LabCheckFailed', 'CheckResult', 'run_check', 'check_hz_to_mel', 'check_mel_filterbank',
-           'check_power_to_db', 'check_log_mel', 'check_similarity', 'check_caption_probabilities',
-           'check_contrastive_loss', 'check_last_token_positions', 'check_eot_pool', 'check_class_embeddings',
-           'check_zero_shot_probabilities', 'check_soft_targets', 'check_soft_cross_entropy',
+__all__ = ['ONE', 'LARGE', 'EXERCISE_MARK', 'LabCheckFailed', 'CheckResult', 'Case', 'one', 'large', 'run_check',
+           'check_hz_to_mel', 'check_mel_filterbank', 'check_power_to_db', 'check_log_mel', 'check_similarity',
+           'check_caption_probabilities', 'check_contrastive_loss', 'check_last_token_positions', 'check_eot_pool',
+           'check_class_embeddings', 'check_zero_shot_probabilities', 'check_soft_targets', 'check_soft_cross_entropy',
            'check_events_in_time_order', 'check_negative_caption', 'check_temporal_loss', 'check_t_classify',
            'check_insert_before_eot', 'check_compose_audio', 'exercise_names', 'fill_in_solutions']
 
 # %% ../nbs/18_labs.ipynb #21c85358
 class LabCheckFailed(AssertionError):
     "Raised by a failing lab check when `CLAPBOOK_LABS_STRICT=1` (the tests run the labs that way)."
-
 @dataclass
 class CheckResult:
     "A lab check's verdict: `passed`, a `message` in plain words, and a figure for a correct answer."
@@ -41,10 +35,8 @@ class CheckResult:
     passed: bool
     message: str
     figure: go.Figure | None = None
-
     def __bool__(self) -> bool: return self.passed
     def __repr__(self) -> str: return f"{'✓' if self.passed else '✗'} {self.name}: {self.message}"
-
     def _ipython_display_(self):
         from IPython.display import display
         print(repr(self))
@@ -56,90 +48,238 @@ def _verdict(name: str, passed: bool, message: str, figure=None) -> CheckResult:
     r = CheckResult(name, passed, message, figure if passed else None)
     if not passed and os.environ.get("CLAPBOOK_LABS_STRICT") == "1": raise LabCheckFailed(repr(r))
     return r
-
-def _as_array(x):
-    "A student's answer as a float64 NumPy array (tensors detached), a tuple of arrays for a tuple, or None if it is neither."
-    if isinstance(x, tuple): return tuple(_as_array(v) for v in x)
+def _np(x):
+    "A tensor, array or number as a float64 NumPy array (tensors detached); None for anything else."
     if isinstance(x, torch.Tensor): return x.detach().cpu().double().numpy()
-    if isinstance(x, (list, np.ndarray, float, int, np.floating)) and not isinstance(x, bool):
+    if isinstance(x, (np.ndarray, np.number, float, int)) and not isinstance(x, bool):
         try: return np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError): return None
     return None
-
+def _shape(x):
+    "The shape an answer has for the shape check (numbers are 0-d; tuples element by element; None for strings)."
+    if isinstance(x, (tuple, list)) and x and not isinstance(x[0], str): return tuple(_shape(v) for v in x)
+    return tuple(x.shape) if isinstance(x, (torch.Tensor, np.ndarray)) else () if _np(x) is not None else None
 def _same(got, want, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
-    "True if `got` (a student's answer) has the shape and values of `want` (tuples compared element by element)."
-    if isinstance(want, tuple):
-        return isinstance(got, tuple) and len(got) == len(want) and all(_same(g, w, rtol, atol) for g, w in zip(got, want))
-    if isinstance(want, (str, list)) and (not want or isinstance(want[0], str)): return got == want
-    g, w = _as_array(got), _as_array(want)
-    if g is None or isinstance(g, tuple) or g.shape != w.shape: return False
-    if not np.array_equal(np.isfinite(g), np.isfinite(w)): return False
+    "True if `got` has the values of `want`: numbers within tolerance (NaN and inf where `want` has them), strings exactly."
+    if isinstance(want, str): return got == want
+    if isinstance(want, (tuple, list)):
+        return (isinstance(got, (tuple, list)) and len(got) == len(want)
+                and all(_same(g, w, rtol, atol) for g, w in zip(got, want)))
+    g, w = _np(got), _np(want)
+    if g is None or w is None or g.shape != w.shape: return False
     fin = np.isfinite(w)
+    if not np.array_equal(np.isfinite(g), fin): return False
     return bool(np.allclose(g[fin], w[fin], rtol=rtol, atol=atol)) and bool((g[~fin] == w[~fin]).all())
-
-def _show(x, limit: int = 6) -> str:
-    "A short printout of a value for a message: shape and the first few numbers."
-    if isinstance(x, tuple): return "(" + ", ".join(_show(v, limit) for v in x) + ")"
-    if isinstance(x, str) or (isinstance(x, list) and x and all(isinstance(v, str) for v in x)): return repr(x)
-    a = _as_array(x)
+def _show(x, limit: int = 24) -> str:
+    "A value for a message: strings and small tensors in full, larger ones as shape, dtype and first numbers."
+    if isinstance(x, str): return repr(x)
+    if isinstance(x, (tuple, list)): return "[("[isinstance(x, tuple)] + ", ".join(_show(v, limit) for v in x) + "])"[isinstance(x, tuple)]
+    a = _np(x)
     if a is None: return f"a {type(x).__name__}"
-    flat = np.round(a.reshape(-1)[:limit], 4).tolist()
-    return f"shape {tuple(a.shape)}, values {flat}{' ...' if a.size > limit else ''}"
+    if a.ndim == 0: return f"{float(a):.6g}"
+    kind = f"{str(x.dtype).replace('torch.', '')} {'tensor' if isinstance(x, torch.Tensor) else 'array'}"
+    a = np.round(a, 4) if "float" in kind else a.astype(np.int64)
+    return f"{kind} {a.tolist()}" if a.size <= limit else f"{kind} of shape {tuple(a.shape)} starting {a.reshape(-1)[:4].tolist()} ..."
+def _names(student, n: int) -> list[str]:
+    "The student's names for its first `n` parameters (`argument k` where it has none)."
+    try: names = list(inspect.signature(student).parameters)[:n]
+    except (TypeError, ValueError): names = []
+    return names + [f"argument {i + 1}" for i in range(len(names), n)]
+def _inputs(student, args) -> str: "A case's arguments by name, for a message."; return ", ".join(f"{n}={_show(a)}" for n, a in zip(_names(student, len(args)), args))
+def _difference(got, want) -> str:
+    "Where two same-shape answers first differ, in words."
+    g, w = _np(got), _np(want)
+    if g is None or w is None or g.shape != w.shape or g.ndim == 0: return ""
+    off = ~np.isclose(g, w, rtol=1e-4, atol=1e-5, equal_nan=True)
+    i = tuple(int(k) for k in np.argwhere(off)[0]) if off.any() else ()
+    nan = " (your answer holds NaN or inf)" if not np.isfinite(g).all() and np.isfinite(w).all() else ""
+    return f"; they first differ at index {list(i)}: expected {w[i]:.6g}, got {g[i]:.6g}{nan}" if i else ""
 
+# %% ../nbs/18_labs.ipynb #7c2e9b10
+_NUMPY = "your function returned NumPy ({}): keep the computation in torch and return a tensor (the later cells call tensor methods and backpropagate through it)."
+_LOSS_NUMBER = "your loss is a Python float: return the tensor, so that .backward() can run (.item() and float() turn it into a plain number)."
+_HALF = "your answer is {} (half precision keeps about 3 significant digits, so it cannot match): compute in float32 or float64."
+_LISTS = {"index": "your indices are a Python list: return a tensor of integers (attention_mask.sum(1) - 1 is one), so that hidden[rows, idx] and .tolist() work.",
+          "array": "you returned a Python list: return a NumPy array (np.log10, np.maximum ... work on a whole array at once).",
+          "string": "you returned a list: return the caption as one string (an f-string or ' '.join(...) builds one).",
+          "number": "return one number (a float or a 0-d tensor), not a list."}
+def _type_problem(x, kind, args: tuple) -> str | None:
+    "What is wrong with the type or dtype of an answer `x` of `kind` (see the table) for the cells that use it; None if nothing."
+    if isinstance(kind, tuple):
+        if not isinstance(x, (tuple, list)) or len(x) != len(kind): return f"return {len(kind)} values ({', '.join(kind)}) as a tuple, not {_show(x)}."
+        return next((p for v, k in zip(x, kind) if (p := _type_problem(v, k, args))), None)
+    if kind == "any" or (kind == "string" and isinstance(x, str)): return None
+    if kind == "strings":
+        if isinstance(x, (list, tuple)) and all(isinstance(v, str) for v in x): return None
+        return "you returned one string: return the two event phrases as a list, [first, second]." if isinstance(x, str) else f"return a list of strings, not {_show(x)}."
+    if isinstance(x, (list, tuple)): return _LISTS.get(kind, f"you returned a Python {type(x).__name__}: return one tensor (torch.stack(rows) makes one from a list of tensors).")
+    if kind == "number" and isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)): return None
+    if kind == "loss" and isinstance(x, (int, float)): return _LOSS_NUMBER
+    if kind not in ("array", "number") and isinstance(x, (np.ndarray, np.number)): return _NUMPY.format(type(x).__name__)
+    if not isinstance(x, (torch.Tensor, np.ndarray)): return f"return a {'NumPy array' if kind == 'array' else 'string' if kind == 'string' else 'tensor'}, not a {type(x).__name__}."
+    name = str(x.dtype).replace("torch.", "")
+    floating = x.is_floating_point() if isinstance(x, torch.Tensor) else np.issubdtype(x.dtype, np.floating)
+    if kind == "index":
+        return None if x.dtype in (torch.int64, torch.int32) else (
+            f"your indices are a {name} tensor: hidden[rows, idx] needs a long (int64) tensor; use .long(), or compute from the integer mask without .float().")
+    if kind == "mask" or (kind == "number" and name not in ("bool", "float16", "bfloat16")): return None
+    if name in ("float16", "bfloat16"): return _HALF.format(name)
+    if not floating: return f"your answer is a {name} {'tensor' if isinstance(x, torch.Tensor) else 'array'}: expected floating-point numbers (float32)."
+    if kind == "same" and x.dtype != args[0].dtype:
+        return (f"your answer is {name} but the input is {str(args[0].dtype).replace('torch.', '')}: keep the input's dtype (embeds.new_zeros(...) "
+                "or dtype=embeds.dtype), the model reading it needs it.")
+    return None
+
+# %% ../nbs/18_labs.ipynb #1e5f3a22
+def _identical(a, b) -> bool:
+    "True if an argument still equals its copy taken before the call (same type, shape, dtype and values)."
+    if isinstance(a, torch.Tensor): return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, np.ndarray): return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    try: return bool(a == b)
+    except Exception: return True
+def _grads(fn, args, grad: dict, seed: int = 99):
+    "Call `fn` on copies of `args` whose `grad` positions require gradients; (answer, gradients by position, None where none reaches)."
+    xs = [a.detach().clone().requires_grad_(True) if i in grad else copy.deepcopy(a) for i, a in enumerate(args)]
+    out = fn(*xs)
+    y = out[0] if isinstance(out, (tuple, list)) else out
+    if not isinstance(y, torch.Tensor) or not y.requires_grad: return out, {i: None for i in grad}
+    w = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed)).to(y.dtype) if y.ndim else 1.0   # the same weights in any dtype
+    gs = torch.autograd.grad((y * w).sum(), [xs[i] for i in grad], allow_unused=True)
+    return out, dict(zip(grad, gs))
+def _gradient_problem(student, reference, args, grad: dict, compare: bool = False, right: bool = True) -> str | None:
+    "None if a gradient reaches every input of `grad` (position -> name) where the reference's does (with `compare`, the same one); `right`: the answer's values are right."
+    try: _, got = _grads(student, args, grad)
+    except Exception as e:
+        if "in-place" in str(e) or "inplace" in str(e): return _IN_PLACE.format("an input that requires gradients", "")
+        if "requires grad" in str(e): got = {i: None for i in grad}      # .numpy() on an input that requires gradients
+        else: return f"your function raised {type(e).__name__} when its inputs require gradients, as they do in training: {e}"
+    _, want = _grads(reference, args, grad)
+    lost = [grad[i] for i in grad if want[i] is not None and want[i].abs().sum() > 0 and (got[i] is None or not got[i].abs().sum() > 0)]
+    if not right and len(lost) < len(grad): return None        # an input the wrong values ignore: the values say more
+    if lost == ["log_scale"]:
+        return "no gradient reaches log_scale: math.exp(log_scale.item()) or float(log_scale) makes the temperature a constant that never learns; use log_scale.exp()."
+    if lost:
+        return (f"no gradient reaches {' or '.join(lost)}: your result is cut from {'it' if len(lost) == 1 else 'them'} (torch.no_grad(), .detach(), "
+                ".item(), .numpy(), math functions or torch.tensor(...) of a result make a constant); compute it with torch operations on the inputs.")
+    for i in grad if compare else ():
+        g, w = got[i], want[i]
+        if w is not None and not torch.allclose(g.double(), w.double(), rtol=1e-3, atol=1e-4 * float(w.abs().max()) + 1e-8):
+            return (f"your values are right but the gradient that reaches {grad[i]} is not: part of your computation is cut from the graph "
+                    "(.detach(), .data, or a piece computed under torch.no_grad()).")
+    return None
+_IN_PLACE = ("your function changed its input in place: after the call, {} holds different values{}. Make new values instead "
+             "(x = x / n rather than x /= n, clamp rather than clamp_, no item assignment into an argument): the caller still needs its inputs.")
+
+# %% ../nbs/18_labs.ipynb #5d1c7a01
+@dataclass
+class Case:
+    "One test case: the arguments, what it is there for (`label`, named in messages) and what to say to a student who fails only cases like it (`hint`)."
+    args: tuple
+    label: str = ""
+    hint: str = ""
+ONE = "a batch of one"
+LARGE = "logits near 100"
+_HINTS = {ONE: ".squeeze() removes every dimension of size 1, the batch dimension too; squeeze a named dimension "
+               "(x.squeeze(1)) or index, so that a batch of one works like any other.",
+          LARGE: "exp(100) overflows float32 (it is inf, and inf / inf is NaN; log of an underflowed 0 is -inf): subtract "
+                 "each row's max before exp, or use torch.softmax, torch.log_softmax or F.cross_entropy, which do. "
+                 "Real CLAP logits reach 100 (logit_scale is clamped at 100)."}
+def one(*args) -> Case: "A case with a batch of one."; return Case(args, ONE, _HINTS[ONE])
+def large(*args) -> Case: "A case with logits near 100."; return Case(args, LARGE, _HINTS[LARGE])
+
+# %% ../nbs/18_labs.ipynb #9a4d6e31
+def _named(mistakes, bad, got, cases, rtol, atol) -> tuple[list[str], list[int]]:
+    "Messages of the catalogued mistakes `(message, wrong_fn[, same])` that explain the failing cases `bad` case by case, and the cases left unexplained."
+    explains = []
+    for m in mistakes:
+        message, wrong, same = (*m, None)[:3]
+        same = same or (lambda g, w: _same(g, w, rtol, atol))
+        hit, contradicted = set(), False
+        for i in range(len(cases)):
+            try: w = wrong(*copy.deepcopy(cases[i].args))
+            except Exception: continue
+            if i in bad and same(got[i], w): hit.add(i)
+            if i not in bad and not _same(got[i], w, rtol, atol): contradicted = True     # the student is right where this mistake is not
+        if hit: explains.append((message, hit, contradicted))
+    said, left = [], set(bad)
+    while explains and left:      # the mistakes that agree with the right cases first, then those that explain most
+        message, hit, _ = max(explains, key=lambda e: (bool(e[1] & left) and not e[2], len(e[1] & left)))
+        if not hit & left: break
+        said.append(message); left -= hit
+    return said, sorted(left)
+def _where(i: int, cases, student) -> str:
+    "Which test case, what it is for and its input, for a message."
+    return f"on test case {i + 1} of {len(cases)}{', ' + cases[i].label if cases[i].label else ''} (input: {_inputs(student, cases[i].args)})"
 def run_check(name: str, student, cases, reference, mistakes=(), confirm: str = "correct.", figure=None,
-              rtol: float = 1e-4, atol: float = 1e-5) -> CheckResult:
-    "Run `student` on `cases` (tuples of arguments) against `reference`; name the first catalogued mistake `(message, wrong_fn)` it reproduces."
+              rtol: float = 1e-4, atol: float = 1e-5, returns="any", grad: dict | None = None) -> CheckResult:
+    "Run `student` on `cases` against `reference`: type, shape, gradient, inputs unchanged, values per case, catalogued mistakes, then the failing input."
     if not callable(student): return _verdict(name, False, f"expected a function, got {type(student).__name__}")
-    got, want = [], []
-    for args in cases:
-        want.append(reference(*copy.deepcopy(args)))
-        try: got.append(student(*copy.deepcopy(args)))
-        except NotImplementedError: return _verdict(name, False, "not done yet: replace `raise NotImplementedError` with your code.")
-        except Exception as e:
-            return _verdict(name, False, f"your function raised {type(e).__name__}: {e} (on the inputs {_show(args[0])} ...)")
-    if any(g is None for g in got): return _verdict(name, False, "your function returned None: did you forget the `return`?")
+    say = lambda message: _verdict(name, False, message)
+    cases = [c if isinstance(c, Case) else Case(tuple(c)) for c in cases]
+    got, changed = [], None
+    for i, c in enumerate(cases):
+        args = copy.deepcopy(c.args)                 # the caller's tensors: the student gets them, not a copy
+        before = copy.deepcopy(args)
+        try: got.append(student(*args))
+        except NotImplementedError: return say("not done yet: replace `raise NotImplementedError` with your code.")
+        except Exception as e: return say(f"your function raised {type(e).__name__}: {e} {_where(i, cases, student)}. {c.hint}".strip())
+        if got[-1] is None: return say("your function returned None: did you forget the `return`?")
+        if not changed and (k := [k for k, (a, b) in enumerate(zip(args, before)) if not _identical(a, b)]):
+            changed = _IN_PLACE.format(f"`{_names(student, len(args))[k[0]]}`", f" (test case {i + 1})")
+    want = [reference(*copy.deepcopy(c.args)) for c in cases]
+    for i, g in enumerate(got):                                                      # 1. type and dtype
+        if (p := _type_problem(g, returns, cases[i].args)): return say(p)
     bad = [i for i, (g, w) in enumerate(zip(got, want)) if not _same(g, w, rtol, atol)]
-    if not bad: return _verdict(name, True, confirm, figure() if callable(figure) else figure)
-    for message, wrong in mistakes:
-        if all(_same(g, wrong(*copy.deepcopy(a)), rtol, atol) for a, g in zip(cases, got)): return _verdict(name, False, message)
-    i = bad[0]
-    w, g = want[i], got[i]
-    wa, ga = _as_array(w), _as_array(g)
-    if not isinstance(w, (str, list, tuple)) and ga is not None and not isinstance(ga, tuple) and ga.shape != wa.shape:
-        return _verdict(name, False, f"wrong shape on test case {i + 1}: expected {tuple(wa.shape)}, got {tuple(ga.shape)}.")
-    return _verdict(name, False, f"wrong value on test case {i + 1} of {len(cases)}: expected {_show(w)}, got {_show(g)}.")
+    for i, (g, w) in enumerate(zip(got, want)):                                      # 2. shape
+        if _shape(g) == _shape(w): continue
+        said, left = _named(mistakes, bad, got, cases, rtol, atol)
+        if said and i not in left: return say(" Also: ".join(said))
+        if returns == "loss": return say(f"your loss has shape {_shape(g)}: a loss is one number, a 0-d tensor (take the mean over the batch).")
+        return say(f"wrong shape {_where(i, cases, student)}: expected {_shape(w)}, got {_shape(g)}. {cases[i].hint}".strip())
+    if grad and (p := _gradient_problem(student, reference, cases[0].args, grad, right=_same(got[0], want[0], rtol, atol))):   # 3. gradient
+        return say(changed if changed and "in place" in p else p)
+    if changed: return say(changed)                                                 # 4. inputs unchanged
+    if bad:                                                                         # 5. values, case by case
+        said, left = _named(mistakes, bad, got, cases, rtol, atol)                    # 6. catalogued mistakes
+        if left and len({cases[i].hint for i in left}) == 1 and cases[left[0]].hint and len(left) < len(cases):
+            i = left[0]                                                             # only cases of one kind (batch of one, large logits)
+            said.append(f"{'wrong' if said else 'right on the other cases, but wrong'} {_where(i, cases, student)}: expected {_show(want[i])}, "
+                        f"got {_show(got[i])}. {cases[i].hint}")
+        elif left:                                                                  # 7. the first failing input
+            i = left[0]
+            said.append(f"wrong value {_where(i, cases, student)}: expected {_show(want[i])}, got {_show(got[i])}{_difference(got[i], want[i])}.")
+        return say(" Also: ".join(said))
+    if grad and (p := _gradient_problem(student, reference, cases[0].args, grad, compare=True)): return say(p)
+    try: fig = figure() if callable(figure) else figure
+    except Exception as e: fig, confirm = None, f"{confirm} (the figure could not be drawn: {type(e).__name__}: {e})"
+    return _verdict(name, True, confirm, fig)
 
 # %% ../nbs/18_labs.ipynb #8b9b0eb2
-def _gen(seed: int = 0) -> torch.Generator: return torch.Generator().manual_seed(seed)
-
+def _gen(seed: int = 0) -> torch.Generator: "A seeded random generator."; return torch.Generator().manual_seed(seed)
 def _plot_lines(x, ys: dict, title: str, xlabel: str, ylabel: str) -> go.Figure:
-    "A small line figure: one trace per entry of `ys`."
-    fig = go.Figure([go.Scatter(x=np.asarray(x), y=np.asarray(y), name=k, mode="lines") for k, y in ys.items()])
+    "A small line figure: one trace per entry of `ys` (tensors, arrays or lists)."
+    arr = lambda v: _np(v) if _np(v) is not None else np.asarray([float(u) for u in v])
+    fig = go.Figure([go.Scatter(x=arr(x), y=arr(y), name=k, mode="lines") for k, y in ys.items()])
     return fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=320, width=620)
-
 def _plot_matrix(m, title: str, xlabel: str, ylabel: str) -> go.Figure:
-    "A small heatmap of a matrix."
-    fig = go.Figure(go.Heatmap(z=np.asarray(m), colorscale="Viridis"))
-    return fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=340, width=420,
-                             yaxis_autorange="reversed")
+    "A small heatmap of a matrix (a tensor or an array)."
+    fig = go.Figure(go.Heatmap(z=_np(m), colorscale="Viridis"))
+    return fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=340, width=420, yaxis_autorange="reversed")
 
 # %% ../nbs/18_labs.ipynb #df4040fb
 def check_hz_to_mel(student) -> CheckResult:
     "Lab 1: `student(f)` maps Hz to mels on the HTK scale, `2595 * log10(1 + f / 700)`, for a NumPy array `f`."
-    cases = [(np.array([0.0, 700.0, 1000.0, 8000.0]),), (np.linspace(0, 22050, 7),)]
+    cases = [(np.array([0.0, 700.0, 1000.0, 8000.0]),), (np.linspace(0, 22050, 7),), (np.array([440.0]),), (np.array([100.0, 4000.0], dtype=np.float32),)]
     ref = lambda f: hz_to_mel(f, "htk")
-    mistakes = [("you used the natural log (np.log); the HTK formula uses log10: 2595 * log10(1 + f / 700).",
-                 lambda f: 2595 * np.log(1 + f / 700)),
-                ("the '1 +' is missing: 2595 * log10(f / 700) is -inf at 0 Hz; the formula is 2595 * log10(1 + f / 700).",
-                 lambda f: 2595 * np.log10(f / 700)),
-                ("you divided (1 + f) by 700; the formula divides only f: 2595 * log10(1 + f / 700).",
-                 lambda f: 2595 * np.log10((1 + f) / 700))]
+    mistakes = [("you used the natural log (np.log); the HTK formula uses log10: 2595 * log10(1 + f / 700).", lambda f: 2595 * np.log(1 + f / 700)),
+                ("the '1 +' is missing: 2595 * log10(f / 700) is -inf at 0 Hz; the formula is 2595 * log10(1 + f / 700).", lambda f: 2595 * np.log10(f / 700)),
+                ("you divided (1 + f) by 700; the formula divides only f: 2595 * log10(1 + f / 700).", lambda f: 2595 * np.log10((1 + f) / 700))]
     def fig():
         f = np.linspace(0, 8000, 200)
         return _plot_lines(f, {"your hz_to_mel": student(f), "linear (f / 3.08)": f / (8000 / ref(8000.0))},
                            "The mel scale: near-linear below 1 kHz, logarithmic above", "Hz", "mel")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return run_check("check_hz_to_mel", student, cases, ref, mistakes, "correct: 1000 Hz is 1000 mel (HTK), 8000 Hz is 2840 mel.", fig)
+        return run_check("check_hz_to_mel", student, cases, ref, mistakes, "correct: 1000 Hz is 1000 mel (HTK), 8000 Hz is 2840 mel.", fig, returns="array")
 
 # %% ../nbs/18_labs.ipynb #7f98f9a3
 def _linear_hz_filterbank(sample_rate, n_fft, n_mels, f_min, f_max):
@@ -149,70 +289,58 @@ def _linear_hz_filterbank(sample_rate, n_fft, n_mels, f_min, f_max):
     lower = (fft_freqs[None] - hz[:-2, None]) / (hz[1:-1] - hz[:-2])[:, None]
     upper = (hz[2:, None] - fft_freqs[None]) / (hz[2:] - hz[1:-1])[:, None]
     return np.maximum(0, np.minimum(lower, upper))
-
 def check_mel_filterbank(student) -> CheckResult:
     "Lab 1: `student(sample_rate, n_fft, n_mels, f_min, f_max)` returns HTK-scale triangular filters with peak 1, shape (n_mels, n_fft // 2 + 1)."
     cases = [(16000, 512, 8, 0.0, 8000.0), (16000, 512, 40, 50.0, 8000.0), (44100, 1024, 64, 50.0, 14000.0)]
     ref = lambda sr, n_fft, m, lo, hi: mel_filterbank(sr, n_fft, m, lo, hi, scale="htk", norm=None)
-    mistakes = [("your filters are spaced evenly in Hz; space the n_mels + 2 edges evenly in mels (hz_to_mel), then convert them back to Hz.",
-                 _linear_hz_filterbank),
-                ("your filters are transposed: the shape must be (n_mels, n_fft // 2 + 1), one row per mel band, so that filters @ power works.",
-                 lambda *a: ref(*a).T),
+    mistakes = [("your filters are spaced evenly in Hz; space the n_mels + 2 edges evenly in mels (hz_to_mel), then convert them back to Hz.", _linear_hz_filterbank),
+                ("your filters are transposed: the shape must be (n_mels, n_fft // 2 + 1), one row per mel band, so that filters @ power works.", lambda *a: ref(*a).T),
                 ("you normalised each triangle to unit area (Slaney norm); this exercise wants triangles that peak at 1 (norm=None).",
                  lambda sr, n_fft, m, lo, hi: mel_filterbank(sr, n_fft, m, lo, hi, scale="htk", norm="slaney"))]
     def fig():
-        fb = np.asarray(student(16000, 512, 16, 0.0, 8000.0))
+        fb = _np(student(16000, 512, 16, 0.0, 8000.0))
         freqs = np.linspace(0, 8000, 257)
         f = go.Figure([go.Scatter(x=freqs, y=row, mode="lines", showlegend=False) for row in fb])
         return f.update_layout(title="16 mel filters at 16 kHz, n_fft = 512: narrow at the bottom, wide at the top",
                                xaxis_title="Hz", yaxis_title="weight", height=320, width=620)
-    return run_check("check_mel_filterbank", student, cases, ref, mistakes, "correct: the triangles match `mel_filterbank(..., scale='htk', norm=None)`.", fig)
+    return run_check("check_mel_filterbank", student, cases, ref, mistakes, "correct: the triangles match `mel_filterbank(..., scale='htk', norm=None)`.", fig, returns="array")
 
 # %% ../nbs/18_labs.ipynb #9445ff31
 def check_power_to_db(student) -> CheckResult:
     "Lab 1: `student(power)` turns a power spectrogram (tensor) into decibels, `10 * log10(max(power, 1e-10))`."
     power = torch.tensor([[1.0, 10.0, 100.0, 0.5], [1e-3, 0.0, 2.0, 1e-12]])
-    cases = [(power,), (torch.rand(3, 5, 7, generator=_gen(1)) ** 4,)]
+    cases = [(power,), (torch.rand(3, 5, 7, generator=_gen(1)) ** 4,), (power[:1, None],)]
     ref = lambda p: 10 * torch.log10(p.clamp_min(1e-10))
-    mistakes = [("you used 20 * log10: that is for amplitudes |X|; a power |X|^2 takes 10 * log10.",
-                 lambda p: 20 * torch.log10(p.clamp_min(1e-10))),
+    mistakes = [("you used 20 * log10: that is for amplitudes |X|; a power |X|^2 takes 10 * log10.", lambda p: 20 * torch.log10(p.clamp_min(1e-10))),
                 ("you used the natural log; decibels are 10 * log10(power).", lambda p: 10 * torch.log(p.clamp_min(1e-10))),
-                ("silent bins give -inf: clamp the power at 1e-10 before the log (power.clamp_min(1e-10)).",
-                 lambda p: 10 * torch.log10(p)),
-                ("you clamped after the log; clamp the power at 1e-10 first, then take 10 * log10.",
-                 lambda p: (10 * torch.log10(p)).clamp_min(1e-10))]
+                ("silent bins give -inf: clamp the power at 1e-10 before the log (power.clamp_min(1e-10)).", lambda p: 10 * torch.log10(p)),
+                ("you clamped after the log; clamp the power at 1e-10 first, then take 10 * log10.", lambda p: (10 * torch.log10(p)).clamp_min(1e-10))]
     def fig():
         p = torch.logspace(-12, 2, 200)
         return _plot_lines(p.log10(), {"your dB": student(p)}, "10 log10(power), floored at -100 dB", "log10(power)", "dB")
-    return run_check("check_power_to_db", student, cases, ref, mistakes, "correct: 100 -> 20 dB, 1 -> 0 dB, silence -> -100 dB.", fig)
+    return run_check("check_power_to_db", student, cases, ref, mistakes, "correct: 100 -> 20 dB, 1 -> 0 dB, silence -> -100 dB.", fig, returns="tensor")
 
 # %% ../nbs/18_labs.ipynb #2124ef31
-def _log_mel_ref(wave, n_fft, hop_length, filters, window=True, power=2.0):
-    "Reference log-mel: centred STFT with a Hann window, |X|^power, filters @ spectrum, 10 log10 floored at 1e-10."
+def _log_mel_ref(wave, n_fft, hop_length, filters, window=True, power=2.0, db=True):
+    "Reference log-mel: centred STFT with a Hann window, |X|^power, filters @ spectrum, 10 log10 floored at 1e-10 (the mel power itself without `db`)."
     win = torch.hann_window(n_fft, periodic=True, dtype=wave.dtype) if window else torch.ones(n_fft, dtype=wave.dtype)
     spec = torch.stft(wave, n_fft, hop_length, window=win, center=True, pad_mode="reflect", return_complex=True)
     mel = filters.to(wave.dtype) @ spec.abs() ** power
-    return 10 * torch.log10(mel.clamp_min(1e-10))
-
+    return 10 * torch.log10(mel.clamp_min(1e-10)) if db else mel
 def check_log_mel(student) -> CheckResult:
     "Lab 1: `student(wave, n_fft, hop_length, filters)` computes a log-mel spectrogram (batch, n_mels, frames) from waves (batch, samples)."
-    t = torch.arange(8000) / 16000
-    tone = torch.sin(2 * math.pi * 440 * t)[None]
+    tone = torch.sin(2 * math.pi * 440 * torch.arange(8000) / 16000)[None]
     noise = 0.1 * torch.randn(2, 4000, generator=_gen(2))
     fb = lambda n_fft, m: torch.tensor(mel_filterbank(16000, n_fft, m, 0.0, 8000.0, "htk", None), dtype=torch.float32)
-    cases = [(tone, 512, 160, fb(512, 32)), (noise, 256, 128, fb(256, 16))]
-    mistakes = [("you used the magnitude |X|; the mel filters weight the power |X|^2 (spec.abs() ** 2).",
-                 lambda w, n, h, f: _log_mel_ref(w, n, h, f, power=1.0)),
-                ("no window (or a rectangular one): pass window=torch.hann_window(n_fft) to torch.stft.",
-                 lambda w, n, h, f: _log_mel_ref(w, n, h, f, window=False)),
-                ("you forgot the dB step: return 10 * log10(max(mel, 1e-10)), not the mel power itself.",
-                 lambda w, n, h, f: f @ torch.stft(w, n, h, window=torch.hann_window(n), center=True, pad_mode="reflect",
-                                                   return_complex=True).abs() ** 2)]
+    cases = [one(tone, 512, 160, fb(512, 32)), (noise, 256, 128, fb(256, 16))]
+    mistakes = [("you used the magnitude |X|; the mel filters weight the power |X|^2 (spec.abs() ** 2).", lambda w, n, h, f: _log_mel_ref(w, n, h, f, power=1.0)),
+                ("no window (or a rectangular one): pass window=torch.hann_window(n_fft) to torch.stft.", lambda w, n, h, f: _log_mel_ref(w, n, h, f, window=False)),
+                ("you forgot the dB step: return 10 * log10(max(mel, 1e-10)), not the mel power itself.", lambda w, n, h, f: _log_mel_ref(w, n, h, f, db=False))]
     def fig():
-        db = student(tone, 512, 160, fb(512, 32))[0]
-        return _plot_matrix(db.detach(), "Your log-mel of a 440 Hz tone (0.5 s)", "frame (10 ms)", "mel band").update_yaxes(autorange=True)
+        db = _np(student(tone, 512, 160, fb(512, 32)))[0]
+        return _plot_matrix(db, "Your log-mel of a 440 Hz tone (0.5 s)", "frame (10 ms)", "mel band").update_yaxes(autorange=True)
     return run_check("check_log_mel", student, cases, _log_mel_ref, mistakes,
-                     "correct: your log-mel matches a Hann-window STFT power spectrum through the filters, in dB.", fig, rtol=1e-3, atol=1e-3)
+                     "correct: your log-mel matches a Hann-window STFT power spectrum through the filters, in dB.", fig, rtol=1e-3, atol=1e-3, returns="tensor")
 
 # %% ../nbs/18_labs.ipynb #4fbd8dec
 def _pairs(n: int = 4, d: int = 8, seed: int = 0, scale: float = 3.0):
@@ -221,31 +349,34 @@ def _pairs(n: int = 4, d: int = 8, seed: int = 0, scale: float = 3.0):
     a = torch.randn(n, d, generator=g) * torch.linspace(0.5, scale, n)[:, None]
     t = a * 0.5 + torch.randn(n, d, generator=g) * torch.linspace(scale, 0.5, n)[:, None]
     return a, t
-
+def _aligned(n: int = 5, d: int = 8, seed: int = 20):
+    "Audio and text embeddings of matching pairs (cosine about 0.99 on the diagonal): times 100 they are logits near 100, as a trained CLAP's."
+    a = torch.randn(n, d, generator=_gen(seed)) * 2
+    return a, a * 1.5 + 0.1 * torch.randn(n, d, generator=_gen(seed + 1))
+_LOG = lambda x: torch.tensor(math.log(x))
+_AUDIO_TEXT_SCALE = {0: "audio_emb", 1: "text_emb", 2: "log_scale"}
 def check_similarity(student) -> CheckResult:
     "Lab 2: `student(audio_emb, text_emb, log_scale)` returns the logits `exp(log_scale) * cos(audio_i, text_j)`, shape (N_audio, N_text)."
     (a, t), (a2, t2) = _pairs(4, 8, 0), _pairs(3, 5, 1)
-    cases = [(a, t, torch.tensor(math.log(1 / 0.07))), (a2, t2[:2], torch.tensor(math.log(10.0)))]
+    cases = [(a, t, _LOG(1 / 0.07)), (a2, t2[:2], _LOG(10.0)), one(a[:1], t[:1], _LOG(1 / 0.07)), one(a2[:1], t2, _LOG(10.0))]
     ref = lambda a, t, s: similarity_logits(a, t, s.exp())
-    mistakes = [("you multiplied by log_scale itself: the model stores the log of the multiplier; use log_scale.exp().",
-                 lambda a, t, s: similarity_logits(a, t, s)),
+    mistakes = [("you multiplied by log_scale itself: the model stores the log of the multiplier; use log_scale.exp().", lambda a, t, s: similarity_logits(a, t, s)),
                 ("missing normalisation: L2-normalise both embeddings (F.normalize(x, dim=-1)) so that you multiply cosines, not raw dot products.",
                  lambda a, t, s: s.exp() * a @ t.T),
-                ("you divided by the multiplier: exp(log_scale) = 1/temperature multiplies the cosines.",
-                 lambda a, t, s: similarity_logits(a, t, 1.0) / s.exp()),
+                ("you divided by the multiplier: exp(log_scale) = 1/temperature multiplies the cosines.", lambda a, t, s: similarity_logits(a, t, 1.0) / s.exp()),
                 ("you forgot the temperature: multiply the cosines by exp(log_scale).", lambda a, t, s: similarity_logits(a, t, 1.0)),
-                ("rows and columns are swapped: row i must be clip i (audio_emb @ text_emb.T), shape (N_audio, N_text).",
-                 lambda a, t, s: similarity_logits(t, a, s.exp()))]
+                ("rows and columns are swapped: row i must be clip i (audio_emb @ text_emb.T), shape (N_audio, N_text).", lambda a, t, s: similarity_logits(t, a, s.exp()))]
     def fig():
-        return _plot_matrix(student(a, t, torch.tensor(math.log(1 / 0.07))).detach(), "Your logits for 4 clips x 4 captions (1/0.07 x cosine)",
-                            "caption j", "clip i")
-    return run_check("check_similarity", student, cases, ref, mistakes, "correct: cosines times exp(log_scale), rows are clips.", fig)
+        return _plot_matrix(student(a, t, _LOG(1 / 0.07)), "Your logits for 4 clips x 4 captions (1/0.07 x cosine)", "caption j", "clip i")
+    return run_check("check_similarity", student, cases, ref, mistakes, "correct: cosines times exp(log_scale), rows are clips.", fig, returns="tensor", grad=_AUDIO_TEXT_SCALE)
 
 # %% ../nbs/18_labs.ipynb #79cacc1e
 def check_caption_probabilities(student) -> CheckResult:
     "Lab 2: `student(logits)` turns logits (N_audio, N_text) into, for each clip, a distribution over the captions."
     g = _gen(3)
-    cases = [(torch.randn(4, 4, generator=g) * 3,), (torch.randn(3, 5, generator=g) * 3,)]
+    big = torch.tensor([[99.0, 12.0, -40.0, 85.0], [-95.0, 60.0, 98.0, 3.0], [70.0, 97.5, -99.0, -20.0]])
+    l = torch.randn(4, 4, generator=g) * 3
+    cases = [(l,), (torch.randn(3, 5, generator=g) * 3,), one(torch.randn(1, 5, generator=g) * 3), large(big)]
     ref = lambda l: torch.softmax(l, dim=1)
     mistakes = [("wrong axis for the softmax: you normalised down the columns (dim=0); each clip's row must sum to 1 (dim=1, across captions).",
                  lambda l: torch.softmax(l, dim=0)),
@@ -253,27 +384,24 @@ def check_caption_probabilities(student) -> CheckResult:
                 ("a sigmoid is not a distribution over captions: use a softmax across each row (dim=1).", torch.sigmoid),
                 ("you divided by the row sum of the logits; a softmax exponentiates first: exp(l) / exp(l).sum(1).", lambda l: l / l.sum(1, keepdim=True))]
     def fig():
-        return _plot_matrix(student(cases[0][0]).detach(), "Your softmax: every row sums to 1", "caption j", "clip i")
-    return run_check("check_caption_probabilities", student, cases, ref, mistakes, "correct: softmax across each row (dim=1).", fig)
+        return _plot_matrix(student(l.clone()), "Your softmax: every row sums to 1", "caption j", "clip i")
+    return run_check("check_caption_probabilities", student, cases, ref, mistakes, "correct: softmax across each row (dim=1).", fig, returns="tensor")
 
 # %% ../nbs/18_labs.ipynb #f57d0515
 def check_contrastive_loss(student) -> CheckResult:
     "Lab 2: `student(audio_emb, text_emb, log_scale)` is paper 1's symmetric loss, eq. (4): the mean of the two cross-entropies."
     (a, t), (a2, t2) = _pairs(4, 8, 0), _pairs(6, 8, 4)
-    cases = [(a, t, torch.tensor(math.log(1 / 0.07))), (a2, t2, torch.tensor(math.log(5.0))), (a2, t2 * 0 + a2, torch.tensor(0.0))]
+    cases = [(a, t, _LOG(1 / 0.07)), (a2, t2, _LOG(5.0)), (a2, t2 * 0 + a2, torch.tensor(0.0)), one(a[:1], t[:1], _LOG(1 / 0.07)),
+             large(*_aligned(), _LOG(100.0))]
     ref = lambda a, t, s: clap_loss(a, t, s.exp())
     logits = lambda a, t, s: similarity_logits(a, t, s.exp())
     tgt = lambda n: torch.arange(n)
     mistakes = [("only the audio-to-text half: eq. (4) averages the loss over the rows (clip -> captions) AND over the columns (caption -> clips).",
                  lambda a, t, s: F.cross_entropy(logits(a, t, s), tgt(len(a)))),
-                ("only the text-to-audio half: add the row direction too and take the mean of the two.",
-                 lambda a, t, s: F.cross_entropy(logits(a, t, s).T, tgt(len(a)))),
-                ("you added the two halves; eq. (4) takes their mean, 0.5 * (L_t + L_a).",
-                 lambda a, t, s: 2 * clap_loss(a, t, s.exp())),
-                ("you summed over the batch; eq. (4) takes the mean over the N pairs (the loss must not grow with N).",
-                 lambda a, t, s: len(a) * clap_loss(a, t, s.exp())),
-                ("you multiplied by log_scale itself: the model stores the log of the multiplier; use log_scale.exp().",
-                 lambda a, t, s: clap_loss(a, t, s)),
+                ("only the text-to-audio half: add the row direction too and take the mean of the two.", lambda a, t, s: F.cross_entropy(logits(a, t, s).T, tgt(len(a)))),
+                ("you added the two halves; eq. (4) takes their mean, 0.5 * (L_t + L_a).", lambda a, t, s: 2 * clap_loss(a, t, s.exp())),
+                ("you summed over the batch; eq. (4) takes the mean over the N pairs (the loss must not grow with N).", lambda a, t, s: len(a) * clap_loss(a, t, s.exp())),
+                ("you multiplied by log_scale itself: the model stores the log of the multiplier; use log_scale.exp().", lambda a, t, s: clap_loss(a, t, s)),
                 ("missing normalisation: the logits must be scaled cosines; L2-normalise both embeddings first.",
                  lambda a, t, s: 0.5 * (F.cross_entropy(s.exp() * a @ t.T, tgt(len(a))) + F.cross_entropy(s.exp() * t @ a.T, tgt(len(a)))))]
     def fig():
@@ -282,186 +410,188 @@ def check_contrastive_loss(student) -> CheckResult:
         return _plot_lines(np.exp(scales), {"your loss": ys, "log N (uniform guess)": [math.log(len(a))] * len(scales)},
                            "The loss of one batch as the temperature drops", "exp(log_scale) = 1 / temperature", "loss")
     return run_check("check_contrastive_loss", student, cases, ref, mistakes,
-                     "correct: 0.5 * (CE over rows + CE over columns); at log_scale = 0 with matching pairs it is still above 0.", fig)
+                     "correct: 0.5 * (CE over rows + CE over columns); at log_scale = 0 with matching pairs it is still above 0.", fig, returns="loss", grad=_AUDIO_TEXT_SCALE)
 
 # %% ../nbs/18_labs.ipynb #3d94e728
-def _mask(lengths, length: int) -> torch.Tensor: return (torch.arange(length)[None] < torch.tensor(lengths)[:, None]).long()
-
+def _mask(lengths, length: int) -> torch.Tensor: "Right-padded attention masks of the given lengths."; return (torch.arange(length)[None] < torch.tensor(lengths)[:, None]).long()
 def check_last_token_positions(student) -> CheckResult:
     "Lab 3: `student(attention_mask)` returns, for each right-padded row (1s then 0s), the index of its last real token (the end-of-text token)."
-    cases = [(_mask([3, 5, 1], 6),), (_mask([4, 4], 4),), (_mask([2, 7, 5, 3], 8),)]
-    mistakes = [("off by one: the row's length points at the first padding token; the last real token is at length - 1.",
-                 lambda m: m.sum(1)),
+    cases = [(_mask([3, 5, 1], 6),), (_mask([4, 4], 4),), (_mask([2, 7, 5, 3], 8),), one(_mask([3], 5)), one(_mask([4], 4))]
+    mistakes = [("off by one: the row's length points at the first padding token; the last real token is at length - 1.", lambda m: m.sum(1)),
                 ("you pooled the padding token: the last column is padding for every caption shorter than the longest; use attention_mask.sum(1) - 1.",
                  lambda m: torch.full((len(m),), m.shape[1] - 1)),
-                ("position 0 is the first token, not the last; use attention_mask.sum(1) - 1.", lambda m: torch.zeros(len(m), dtype=torch.long))]
+                ("position 0 is the first token, not the last; use attention_mask.sum(1) - 1.", lambda m: torch.zeros(len(m), dtype=torch.long)),
+                ("a row without padding got -1 (the first 0 of the mask is not there): return the position itself, length - 1, not a negative index.",
+                 lambda m: torch.where(m.sum(1) == m.shape[1], -1, m.sum(1) - 1))]
     def fig():
         m = cases[2][0]
-        z = m.double().clone(); z[torch.arange(len(m)), torch.as_tensor(student(m)).long()] = 2
+        z = m.double().clone(); z[torch.arange(len(m)), torch.as_tensor(student(m.clone())).long()] = 2
         return _plot_matrix(z, "Mask (1 real, 0 padding) and your pooled positions (2)", "token position", "caption")
-    return run_check("check_last_token_positions", student, cases, last_token_positions, mistakes,
-                     "correct: the end-of-text token sits at attention_mask.sum(1) - 1.", fig)
-
+    return run_check("check_last_token_positions", student, cases, last_token_positions, mistakes, "correct: the end-of-text token sits at attention_mask.sum(1) - 1.",
+                     fig, returns="index")
 def check_eot_pool(student) -> CheckResult:
     "Lab 3: `student(hidden, attention_mask)` returns each row's hidden state at its last real token, (batch, length, hidden) -> (batch, hidden)."
     g = _gen(5)
-    cases = [(torch.randn(3, 6, 4, generator=g), _mask([3, 6, 2], 6)), (torch.randn(2, 5, 3, generator=g), _mask([5, 1], 5))]
+    h = torch.randn(3, 6, 4, generator=g)
+    cases = [(h, _mask([3, 6, 2], 6)), (torch.randn(2, 5, 3, generator=g), _mask([5, 1], 5)),
+             one(torch.randn(1, 5, 3, generator=g), _mask([3], 5)), one(torch.randn(1, 4, 3, generator=g), _mask([4], 4))]
     ref = lambda h, m: h[torch.arange(len(h)), m.sum(1) - 1]
     mistakes = [("you pooled the padding token (hidden[:, -1]): for a caption shorter than the longest, the last column is padding; take the row's last real token.",
                  lambda h, m: h[:, -1]),
-                ("you took the first token: that is BERT's [CLS] pooling; GPT-2 is causal, so only the last real token has read the whole caption.",
-                 lambda h, m: h[:, 0]),
+                ("you took the first token: that is BERT's [CLS] pooling; GPT-2 is causal, so only the last real token has read the whole caption.", lambda h, m: h[:, 0]),
                 ("off by one: hidden at attention_mask.sum(1) is the first padding token; use sum(1) - 1.",
                  lambda h, m: h[torch.arange(len(h)), m.sum(1).clamp(max=h.shape[1] - 1)]),
-                ("you averaged over all positions (padding included); end-of-text pooling takes one vector, the last real token's.",
-                 lambda h, m: h.mean(1)),
+                ("you averaged over all positions (padding included); end-of-text pooling takes one vector, the last real token's.", lambda h, m: h.mean(1)),
                 ("you averaged the real tokens (mean pooling); end-of-text pooling takes the last real token's vector.",
                  lambda h, m: (h * m[..., None]).sum(1) / m.sum(1, keepdim=True))]
     def fig():
-        h, m = cases[0]
-        out = torch.as_tensor(student(h, m)).double()
+        m = cases[0][1]
+        out = torch.as_tensor(_np(student(h.clone(), m.clone())))
         match = (out[:, None, :] - h.double()).abs().amax(-1) < 1e-6     # which position's vector each row returned
         return _plot_matrix(m.double() + match.double(), "Mask (1 real, 0 padding) and the position you pooled (2)", "token position", "caption")
-    return run_check("check_eot_pool", student, cases, ref, mistakes, "correct: one vector per caption, from its end-of-text position.", fig)
+    return run_check("check_eot_pool", student, cases, ref, mistakes, "correct: one vector per caption, from its end-of-text position.", fig,
+                     returns="tensor", grad={0: "hidden"})
 
 # %% ../nbs/18_labs.ipynb #26da4c66
 def check_class_embeddings(student) -> CheckResult:
     "Lab 4: `student(prompt_emb)` averages prompt embeddings (K templates, C classes, d) into unit class embeddings (C, d)."
     g = _gen(6)
     e = torch.randn(3, 4, 6, generator=g) * torch.tensor([0.2, 1.0, 5.0])[:, None, None]
-    cases = [(e,), (torch.randn(1, 5, 3, generator=g) * 4,), (torch.randn(2, 3, 8, generator=g),)]
+    hint = ".squeeze() removes every dimension of size 1, this one too: average with .mean(dim=0) and keep the other axes as they are."
+    cases = [(e,), Case((torch.randn(1, 5, 3, generator=g) * 4,), "one template (K = 1)", hint), (torch.randn(2, 3, 8, generator=g),),
+             Case((torch.randn(3, 1, 4, generator=g),), "one class (C = 1)", hint)]
     ref = lambda e: F.normalize(F.normalize(e, dim=-1).mean(0), dim=-1)
     mistakes = [("you averaged over the classes (dim=1); average over the templates (dim=0) to keep one vector per class.",
                  lambda e: F.normalize(F.normalize(e, dim=-1).mean(1), dim=-1)),
                 ("the averaged vectors are not unit length: normalise again after the mean.", lambda e: F.normalize(e, dim=-1).mean(0)),
-                ("normalise each prompt embedding before averaging, or a long vector outvotes the other templates.",
-                 lambda e: F.normalize(e.mean(0), dim=-1)),
+                ("normalise each prompt embedding before averaging, or a long vector outvotes the other templates.", lambda e: F.normalize(e.mean(0), dim=-1)),
                 ("no normalisation at all: normalise each prompt, average over templates, normalise again.", lambda e: e.mean(0))]
     def fig():
-        c = torch.as_tensor(student(e)).double()
+        c = torch.as_tensor(_np(student(e.clone())))
         return _plot_matrix(c @ c.T, "Cosines between your 4 class embeddings (1 on the diagonal)", "class", "class")
-    return run_check("check_class_embeddings", student, cases, ref, mistakes, "correct: normalise, average over templates, normalise.", fig)
-
+    return run_check("check_class_embeddings", student, cases, ref, mistakes, "correct: normalise, average over templates, normalise.", fig, returns="tensor")
 def check_zero_shot_probabilities(student) -> CheckResult:
     "Lab 4: `student(audio_emb, class_emb, logit_scale)` returns (N, C) class probabilities: softmax over classes of `logit_scale * cos`."
     g = _gen(7)
     a, c = torch.randn(5, 6, generator=g) * 3, torch.randn(4, 6, generator=g)
-    cases = [(a, c, 1 / 0.07), (a[:3], c, 10.0), (a, c[:2] * 7, 30.0)]
+    cases = [(a, c, 1 / 0.07), (a[:3], c, 10.0), (a, c[:2] * 7, 30.0), one(a[:1], c, 1 / 0.07), large(*_aligned(), 100.0)]
     ref = lambda a, c, s: torch.softmax(similarity_logits(a, c, s), dim=1)
     mistakes = [("wrong axis for the softmax: you normalised over the clips (dim=0); each clip needs a distribution over the classes (dim=1).",
                  lambda a, c, s: torch.softmax(similarity_logits(a, c, s), dim=0)),
-                ("missing normalisation: use cosines (F.normalize both sides), not raw dot products.",
-                 lambda a, c, s: torch.softmax(s * a @ c.T, dim=1)),
-                ("you forgot logit_scale: softmax of raw cosines (in [-1, 1]) is nearly uniform.",
-                 lambda a, c, s: torch.softmax(similarity_logits(a, c, 1.0), dim=1)),
+                ("missing normalisation: use cosines (F.normalize both sides), not raw dot products.", lambda a, c, s: torch.softmax(s * a @ c.T, dim=1)),
+                ("you forgot logit_scale: softmax of raw cosines (in [-1, 1]) is nearly uniform.", lambda a, c, s: torch.softmax(similarity_logits(a, c, 1.0), dim=1)),
                 ("a sigmoid per class is for multi-label tasks; single-label zero-shot takes a softmax over the classes.",
                  lambda a, c, s: torch.sigmoid(similarity_logits(a, c, s)))]
     def fig():
-        p = student(a, c, 1 / 0.07).detach()
+        p = _np(student(a.clone(), c.clone(), 1 / 0.07))
         return go.Figure([go.Bar(x=[f"class {j}" for j in range(p.shape[1])], y=p[i], name=f"clip {i}") for i in range(3)]).update_layout(
             title="Your zero-shot probabilities for three clips", yaxis_title="probability", height=320, width=620, barmode="group")
-    return run_check("check_zero_shot_probabilities", student, cases, ref, mistakes, "correct: softmax over the classes of scaled cosines.", fig)
+    return run_check("check_zero_shot_probabilities", student, cases, ref, mistakes, "correct: softmax over the classes of scaled cosines.", fig, returns="tensor")
 
 # %% ../nbs/18_labs.ipynb #cf8fa235
 def check_soft_targets(student) -> CheckResult:
     "Lab 5: `student(teacher_emb, beta, teacher_scale)` returns paper 2's soft labels (N, N): `(1 - beta) * I + beta * softmax(teacher_scale * cos)`, rows sum to 1."
     g = _gen(8)
     e = torch.randn(5, 6, generator=g) * torch.linspace(0.3, 4, 5)[:, None]
-    e2 = torch.randn(4, 3, generator=g)
-    e2[1] = e2[0] * 3   # two clips the teacher finds identical
-    cases = [(e, 0.3, 1 / 0.07), (e2, 0.5, 10.0), (e, 1.0, 5.0)]
+    e2 = torch.randn(4, 3, generator=g); e2[1] = e2[0] * 3   # two clips the teacher finds identical
+    cases = [(e, 0.3, 1 / 0.07), (e2, 0.5, 10.0), (e, 1.0, 5.0), one(e[:1], 0.3, 1 / 0.07), large(e, 0.3, 100.0)]
     ref = soft_targets
-    mistakes = [("the weights are swapped: the one-hot label keeps (1 - beta), the teacher's softmax gets beta.",
-                 lambda e, b, s: soft_targets(e, 1 - b, s)),
+    mistakes = [("the weights are swapped: the one-hot label keeps (1 - beta), the teacher's softmax gets beta.", lambda e, b, s: soft_targets(e, 1 - b, s)),
                 ("missing normalisation: the teacher's similarities must be cosines (F.normalize the embeddings first).",
                  lambda e, b, s: (1 - b) * torch.eye(len(e)) + b * torch.softmax(s * e @ e.T, dim=-1)),
-                ("you forgot teacher_scale: a softmax of raw cosines is almost uniform; multiply by teacher_scale first.",
-                 lambda e, b, s: soft_targets(e, b, 1.0)),
+                ("you forgot teacher_scale: a softmax of raw cosines is almost uniform; multiply by teacher_scale first.", lambda e, b, s: soft_targets(e, b, 1.0)),
                 ("wrong axis for the softmax: each row must sum to 1 (softmax over dim=1, the other items of the batch).",
                  lambda e, b, s: (1 - b) * torch.eye(len(e)) + b * torch.softmax(s * F.normalize(e, dim=-1) @ F.normalize(e, dim=-1).T, dim=0)),
-                ("you returned the teacher's softmax without mixing in the one-hot label: (1 - beta) * I + beta * softmax(...).",
-                 lambda e, b, s: soft_targets(e, 1.0, s))]
+                ("you returned the teacher's softmax without mixing in the one-hot label: (1 - beta) * I + beta * softmax(...).", lambda e, b, s: soft_targets(e, 1.0, s))]
     def fig():
-        return _plot_matrix(student(e2, 0.5, 10.0).detach(), "Your soft labels: clips 0 and 1 share their mass", "target j", "item i")
-    return run_check("check_soft_targets", student, cases, ref, mistakes, "correct: rows sum to 1 and look-alike items share the label.", fig)
-
+        return _plot_matrix(student(e2.clone(), 0.5, 10.0), "Your soft labels: clips 0 and 1 share their mass", "target j", "item i")
+    return run_check("check_soft_targets", student, cases, ref, mistakes, "correct: rows sum to 1 and look-alike items share the label.", fig, returns="tensor")
 def check_soft_cross_entropy(student) -> CheckResult:
     "Lab 5: `student(logits, targets)` is the cross-entropy with soft targets, mean over rows of `-sum_j targets_ij * log_softmax(logits)_ij`."
     g = _gen(9)
     l = torch.randn(4, 4, generator=g) * 3
     y = torch.softmax(torch.randn(4, 4, generator=g), dim=1)
-    cases = [(l, y), (l, torch.eye(4)), (torch.randn(6, 6, generator=g), torch.softmax(torch.randn(6, 6, generator=g) * 2, 1))]
+    big = torch.tensor([[99.0, 12.0, -95.0, 85.0], [-95.0, 60.0, 98.0, 3.0], [70.0, 97.5, -99.0, -20.0]])
+    cases = [(l, y), (l, torch.eye(4)), (torch.randn(6, 6, generator=g), torch.softmax(torch.randn(6, 6, generator=g) * 2, 1)),
+             one(l[:1], y[:1]), large(big, torch.eye(4)[[0, 2, 1]])]
     ref = lambda l, y: -(y * torch.log_softmax(l, dim=1)).sum(1).mean()
     mistakes = [("wrong axis for the softmax: the model's distribution for row i is over dim=1 (log_softmax(logits, dim=1)).",
                  lambda l, y: -(y * torch.log_softmax(l, dim=0)).sum(1).mean()),
                 ("you forgot the log: the cross-entropy uses log_softmax, not softmax.", lambda l, y: -(y * torch.softmax(l, dim=1)).sum(1).mean()),
                 ("you summed over the rows; take the mean over the batch.", lambda l, y: -(y * torch.log_softmax(l, dim=1)).sum()),
-                ("you averaged over every cell: sum over the targets j, then take the mean over the rows i.",
-                 lambda l, y: -(y * torch.log_softmax(l, dim=1)).mean()),
+                ("you averaged over every cell: sum over the targets j, then take the mean over the rows i.", lambda l, y: -(y * torch.log_softmax(l, dim=1)).mean()),
                 ("you computed the KL divergence (it is the cross-entropy minus the targets' entropy: same gradient, different value); compute -sum y log p.",
                  lambda l, y: F.kl_div(torch.log_softmax(l, 1), y, reduction="batchmean"))]
     def fig():
         s = np.linspace(0, 3, 40)
-        ys = [float(student(float(k) * y.log(), y)) for k in s]
+        ys = [float(student(float(k) * y.log(), y.clone())) for k in s]
         ent = float(-(y * y.log()).sum(1).mean())
         return _plot_lines(s, {"your loss for logits = s * log(targets)": ys, "entropy of the targets": [ent] * len(s)},
                            "The soft cross-entropy is smallest when the prediction is the target (s = 1)", "s", "loss")
-    return run_check("check_soft_cross_entropy", student, cases, ref, mistakes, "correct: with one-hot targets it equals F.cross_entropy.", fig)
+    return run_check("check_soft_cross_entropy", student, cases, ref, mistakes, "correct: with one-hot targets it equals F.cross_entropy.", fig,
+                     returns="loss", grad={0: "logits"})
 
 # %% ../nbs/18_labs.ipynb #4c3e7000
-_CONNECTOR_CASES = [("a dog barks followed by a bell rings", ["a dog barks", "a bell rings"]),
-                    ("rain falls after thunder rumbles", ["thunder rumbles", "rain falls"]),
-                    ("a siren wails before an engine runs", ["a siren wails", "an engine runs"]),
-                    ("someone knocks, and then a phone rings", ["someone knocks", "a phone rings"]),
-                    ("an audience applauds after a whistle blows", ["a whistle blows", "an audience applauds"])]
-
+_CONNECTOR_CASES = [("a dog barks followed by a bell rings", ["a dog barks", "a bell rings"]), ("rain falls after thunder rumbles", ["thunder rumbles", "rain falls"]),
+                    ("a siren wails before an engine runs", ["a siren wails", "an engine runs"]), ("someone knocks, and then a phone rings", ["someone knocks", "a phone rings"]),
+                    ("an audience applauds after a whistle blows", ["a whistle blows", "an audience applauds"]),
+                    ("birds sing in the afternoon followed by a bell rings", ["birds sing in the afternoon", "a bell rings"]),
+                    ("a crowd cheers after the afternoon rain stops", ["the afternoon rain stops", "a crowd cheers"]),
+                    ("an afternoon storm rumbles after a door slams", ["a door slams", "an afternoon storm rumbles"])]   # 'afternoon' is not 'after' 
+_CONNECTOR = re.compile(r",? \b(followed by|and then|after|before)\b ")
 def _split_caption(caption: str):
-    "Split 'A <connector> B' into (A, connector, B) for the connectors of lab 6."
-    for c in (", and then ", " followed by ", " after ", " before "):
-        if c in caption:
-            a, b = caption.split(c)
-            return a, c.strip(" ,"), b
-    raise ValueError(f"no connector in {caption!r}")
-
+    "Split 'A <connector> B' into (A, connector, B) at the first whole-word connector of lab 6 ('afternoon' is not 'after')."
+    m = _CONNECTOR.search(caption)
+    if m is None: raise ValueError(f"no connector in {caption!r}")
+    return caption[:m.start()], m.group(1), caption[m.end():]
+_STRIP = "your phrases keep a space or a comma of the connector ('someone knocks,'): split on the whole connector (', and then ' with its comma and spaces) or strip the pieces."
+_WORDS = "you found 'after' inside another word: 'afternoon' is not the connector 'after'. Match whole words: ' after ' with its spaces, or a regular expression with \\b."
+def _caption_cases():
+    "Lab 6's captions as cases; those with 'afternoon' in them are labelled, so that a substring search for 'after' is named."
+    return [Case((c,), "'afternoon' is not 'after'", _WORDS) if "afternoon" in c else (c,) for c, _ in _CONNECTOR_CASES]
 def check_events_in_time_order(student) -> CheckResult:
     "Lab 6: `student(caption)` returns the two event phrases of 'A followed by B', 'A, and then B', 'A before B' or 'A after B' in the order they happen."
-    cases = [(c,) for c, _ in _CONNECTOR_CASES]
+    cases = _caption_cases()
     ref = lambda c: dict(_CONNECTOR_CASES)[c]
-    mistakes = [("you swapped the order of 'after': in 'A after B', B happens first; the other connectors keep the sentence order.",
-                 lambda c: list(_split_caption(c)[::2])),
-                ("'A after B' is right, but 'before' keeps the sentence order: 'A before B' means A happens first.",
+    stripped = lambda g, w: [p.strip(" ,") for p in g] == list(w) and list(g) != list(w)
+    mistakes = [("you swapped the order of 'after': in 'A after B', B happens first; the other connectors keep the sentence order.", lambda c: list(_split_caption(c)[::2])),
+                ("'before' keeps the sentence order: 'A before B' means A happens first (only 'after' puts the later event first).",
                  lambda c: (lambda a, k, b: [b, a] if k in ("after", "before") else [a, b])(*_split_caption(c))),
                 ("every caption came back reversed: only 'after' puts the later event first in the sentence.",
-                 lambda c: (lambda a, k, b: [a, b] if k == "after" else [b, a])(*_split_caption(c)))]
+                 lambda c: (lambda a, k, b: [a, b] if k == "after" else [b, a])(*_split_caption(c))),
+                (_STRIP, ref, stripped)]
     def fig():
         rows = [(c, *student(c)) for c, _ in _CONNECTOR_CASES]
         return go.Figure(go.Table(header=dict(values=["caption", "first", "then"]), cells=dict(values=list(zip(*rows))))).update_layout(
-            title="Your reading of the order of events", height=320, width=720)
-    return run_check("check_events_in_time_order", student, cases, ref, mistakes, "correct: 'after' is the only connector that reverses the sentence order.", fig)
-
+            title="Your reading of the order of events", height=360, width=720)
+    return run_check("check_events_in_time_order", student, cases, ref, mistakes,
+                     "correct: 'after' is the only connector that reverses the sentence order.", fig, returns="strings")
 def check_negative_caption(student) -> CheckResult:
     "Lab 6: `student(caption)` returns a temporal negative: the same two events and connector, in the other order ('A after B' -> 'B after A')."
-    cases = [(c,) for c, _ in _CONNECTOR_CASES]
-    def ref(c):
-        a, k, b = _split_caption(c)
-        return f"{b}, and then {a}" if k == "and then" else f"{b} {k} {a}"
+    cases = _caption_cases()
+    ref = lambda c: (lambda a, k, b: f"{b}, and then {a}" if k == "and then" else f"{b} {k} {a}")(*_split_caption(c))
     other = {"after": "before", "before": "after", "followed by": "after", "and then": "after"}
+    squash = lambda x: re.sub(r"[\s,]+", " ", x).strip() if isinstance(x, str) else x
     mistakes = [("your negative says the same thing as the caption: you swapped the events AND the connector ('B before A' = 'A after B'). Swap only the events.",
                  lambda c: (lambda a, k, b: f"{b} {other[k]} {a}")(*_split_caption(c))),
                 ("you returned the caption unchanged; a negative names the same events in the other order.", lambda c: c),
                 ("you changed the connector and kept the events; that also flips the meaning but the exercise asks to swap the events and keep the connector.",
-                 lambda c: (lambda a, k, b: f"{a} {other[k]} {b}")(*_split_caption(c)))]
+                 lambda c: (lambda a, k, b: f"{a} {other[k]} {b}")(*_split_caption(c))),
+                ("right words, wrong spaces or commas: keep the connector exactly as it was, ', and then ' with its comma (the lab compares the strings).",
+                 ref, lambda g, w: squash(g) == squash(w))]
     def fig():
         rows = [(c, student(c)) for c, _ in _CONNECTOR_CASES]
         return go.Figure(go.Table(header=dict(values=["caption", "your negative"]), cells=dict(values=list(zip(*rows))))).update_layout(
-            title="Captions and their temporal negatives", height=320, width=720)
-    return run_check("check_negative_caption", student, cases, ref, mistakes, "correct: same words, opposite order of events.", fig)
+            title="Captions and their temporal negatives", height=360, width=720)
+    return run_check("check_negative_caption", student, cases, ref, mistakes, "correct: same words, opposite order of events.", fig, returns="string")
 
 # %% ../nbs/18_labs.ipynb #078d2135
 def check_temporal_loss(student) -> CheckResult:
     "Lab 6: `student(audio_emb, pos_text_emb, neg_text_emb, logit_scale)` is paper 3's eq. (3): mean over clips of -log softmax(positive vs its negative caption)."
     (a, t), (_, n) = _pairs(4, 8, 10), _pairs(4, 8, 11)
-    cases = [(a, t, n, 1 / 0.07), (a, n, t, 10.0), (a[:2], t[:2], t[:2] * 0.5 + n[:2], 3.0)]
+    big_a, big_t = _aligned()
+    cases = [(a, t, n, 1 / 0.07), (a, n, t, 10.0), (a[:2], t[:2], t[:2] * 0.5 + n[:2], 3.0), one(a[:1], t[:1], n[:1], 1 / 0.07),
+             large(big_a, big_t, -big_t.roll(1, 0), 100.0)]
     ref = temporal_loss
     cos = lambda x, y: F.cosine_similarity(x, y, dim=-1)
     mistakes = [("wrong target: the positive caption is the right answer; -log softmax picks column 0 (the positive), not the negative.",
@@ -477,14 +607,14 @@ def check_temporal_loss(student) -> CheckResult:
         ys = {f"logit_scale {s:g}": [float(student(clip, pos, torch.tensor([[math.cos(th), math.sin(th)]]), s)) for th in theta]
               for s in (1 / 0.07, 10.0, 1.0)}
         return _plot_lines(np.degrees(theta), ys, "Your loss for one clip as its negative caption moves away", "angle to the negative (degrees)", "loss")
-    return run_check("check_temporal_loss", student, cases, ref, mistakes, "correct: a two-way softmax per clip, positive against its reordered caption.", fig)
-
+    return run_check("check_temporal_loss", student, cases, ref, mistakes, "correct: a two-way softmax per clip, positive against its reordered caption.",
+                     fig, returns="loss", grad={0: "audio_emb", 1: "pos_text_emb", 2: "neg_text_emb"})
 def check_t_classify(student) -> CheckResult:
     "Lab 6: `student(audio_emb, pos_text_emb, neg_text_emb)` returns T-Classify in percent: clips whose positive caption scores strictly above the negative."
     (a, t), (_, n) = _pairs(8, 6, 12), _pairs(8, 6, 13)
     tie = t.clone(); tie[::2] = n[::2]     # half the clips: the positive equals the negative (a tie)
     short = (torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[0.1, 0.05], [2.0, 1.5]]), torch.tensor([[3.0, 2.9], [0.1, 0.099]]))
-    cases = [(a, t, n), (a, tie, n), short]      # short: the right caption has the better angle but the shorter vector
+    cases = [(a, t, n), (a, tie, n), short, one(a[:1], t[:1], n[:1]), one(a[1:2], t[1:2], n[1:2])]   # short: the right caption has the better angle but the shorter vector
     ref = lambda a, t, n: 100.0 * (F.cosine_similarity(a, t, dim=-1) > F.cosine_similarity(a, n, dim=-1)).double().mean()
     mistakes = [("a tie is not a win: count only clips where the positive scores strictly higher (>), not >=.",
                  lambda a, t, n: 100.0 * (F.cosine_similarity(a, t, dim=-1) >= F.cosine_similarity(a, n, dim=-1)).double().mean()),
@@ -493,17 +623,19 @@ def check_t_classify(student) -> CheckResult:
                  lambda a, t, n: 100.0 * ((a * t).sum(-1) > (a * n).sum(-1)).double().mean())]
     def fig():
         gap = F.cosine_similarity(a, t, dim=-1) - F.cosine_similarity(a, n, dim=-1)
-        return go.Figure(go.Bar(x=list(range(len(gap))), y=gap)).update_layout(
-            title=f"cos(clip, positive) - cos(clip, negative): your T-Classify = {float(student(a, t, n)):.1f}%",
+        return go.Figure(go.Bar(x=list(range(len(gap))), y=_np(gap))).update_layout(
+            title=f"cos(clip, positive) - cos(clip, negative): your T-Classify = {float(student(a.clone(), t.clone(), n.clone())):.1f}%",
             xaxis_title="clip", yaxis_title="margin", height=320, width=620)
-    return run_check("check_t_classify", student, cases, ref, mistakes, "correct: strictly-greater cosines, in percent.", fig)
+    return run_check("check_t_classify", student, cases, ref, mistakes, "correct: strictly-greater cosines, in percent.", fig, returns="number")
 
 # %% ../nbs/18_labs.ipynb #d735b03d
 def check_insert_before_eot(student) -> CheckResult:
     "Lab 7: `student(embeds, attention_mask, token)` inserts one token per row just before its end-of-text token: -> (batch, length + 1, hidden) and the new mask."
     g = _gen(14)
     cases = [(torch.randn(3, 5, 2, generator=g), _mask([3, 5, 1], 5), torch.full((3, 2), 9.0)),
-             (torch.randn(2, 4, 3, generator=g), _mask([2, 4], 4), torch.randn(2, 3, generator=g))]
+             (torch.randn(2, 4, 3, generator=g), _mask([2, 4], 4), torch.randn(2, 3, generator=g)),
+             one(torch.randn(1, 4, 2, generator=g), _mask([2], 4), torch.randn(1, 2, generator=g)),
+             one(torch.randn(1, 3, 2, generator=g), _mask([3], 3), torch.randn(1, 2, generator=g))]
     def at(pos_fn, mask_fn=None):
         "Insert at a position per row (batch,), shifting the rest right."
         def f(e, m, tok):
@@ -520,38 +652,36 @@ def check_insert_before_eot(student) -> CheckResult:
         return out, m
     mistakes = [("you appended the token at the end of the row, after the padding: insert it at the last real token's position, so that it comes before end-of-text.",
                  at(lambda e, m: torch.full((len(e),), e.shape[1]))),
-                ("you inserted after the end-of-text token; the pseudo token goes just before it (at attention_mask.sum(1) - 1).",
-                 at(lambda e, m: m.sum(1))),
+                ("you inserted after the end-of-text token; the pseudo token goes just before it (at attention_mask.sum(1) - 1).", at(lambda e, m: m.sum(1))),
                 ("you overwrote the end-of-text token: the pooled vector is read at end-of-text, so keep it and insert before it.", replace_eot),
                 ("the token is in place but the mask was not extended: each row has one more real token (mask of length + 1 with sum + 1).",
                  at(lambda e, m: m.sum(1) - 1, lambda m: torch.cat([m, torch.zeros(len(m), 1, dtype=m.dtype)], 1)))]
     def fig():
-        e, m, tok = cases[0]
+        e, m, tok = copy.deepcopy(cases[0])
         out, new_m = student(e, m, tok)
-        return _plot_matrix((out[..., 0] == 9).double() * 2 + new_m, "Your rows: mask (1) and the pseudo token (3)", "position", "caption")
-    return run_check("check_insert_before_eot", student, cases, insert_token, mistakes, "correct: the pseudo token sits right before each row's end-of-text token.", fig)
-
+        return _plot_matrix((torch.as_tensor(_np(out))[..., 0] == 9).double() * 2 + torch.as_tensor(_np(new_m)),
+                            "Your rows: mask (1) and the pseudo token (3)", "position", "caption")
+    return run_check("check_insert_before_eot", student, cases, insert_token, mistakes, "correct: the pseudo token sits right before each row's end-of-text token.",
+                     fig, returns=("same", "mask"), grad={0: "embeds", 2: "token"})
 def check_compose_audio(student) -> CheckResult:
     "Lab 7: `student(labeled, unlabeled)` composes two batches of waveforms (batch, samples) as in paper 4's eq. (11)."
     g = _gen(15)
     x, u = torch.rand(2, 100, generator=g) * 2 - 1, torch.rand(2, 100, generator=g) * 2 - 1
-    cases = [(x, u), (torch.ones(1, 10), torch.ones(1, 10))]
+    cases = [(x, u), one(torch.ones(1, 10), torch.ones(1, 10)), one(x[:1], u[:1])]
     mistakes = [("you summed the clips; eq. (11) averages them, (x_l + x_u) / 2, so that the mix stays within [-1, 1].", lambda a, b: a + b),
                 ("you concatenated in time; eq. (11) mixes the clips sample by sample, (x_l + x_u) / 2.", lambda a, b: torch.cat([a, b], dim=-1))]
     def fig():
-        mix = torch.as_tensor(student(x, u))
+        mix = _np(student(x.clone(), u.clone()))
         return _plot_lines(np.arange(100), {"labeled x_l": x[0], "unlabeled x_u": u[0], "your mix": mix[0]},
                            "Eq. (11): the composed clip, sample by sample", "sample", "amplitude")
-    return run_check("check_compose_audio", student, cases, compose_audio, mistakes, "correct: the composed clip is the average of the two.", fig)
+    return run_check("check_compose_audio", student, cases, compose_audio, mistakes, "correct: the composed clip is the average of the two.", fig, returns="tensor")
 
 # %% ../nbs/18_labs.ipynb #32169763
 EXERCISE_MARK = "# EXERCISE:"
-
 def exercise_names(nb) -> list[str]:
     "The exercise names of a lab notebook (an `nbformat` notebook): its code cells whose first line is `# EXERCISE: name`."
     return [c.source.splitlines()[0][len(EXERCISE_MARK):].split()[0] for c in nb.cells
             if c.cell_type == "code" and c.source.startswith(EXERCISE_MARK)]
-
 def fill_in_solutions(lab_path, solutions_path, out_path=None):
     "The lab notebook at `lab_path` with each exercise cell replaced by the function of the same name in `solutions_path`; written to `out_path` if given."
     import ast

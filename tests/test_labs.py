@@ -1,10 +1,13 @@
-"""The classroom labs: every check passes its reference solution and names each catalogued wrong
-answer; the labs ship without solutions; every lab runs top to bottom with the solutions filled in."""
+"""The classroom labs: every check passes its reference solution and every right answer of the catalogue,
+names each catalogued wrong answer, and catches each new kind of mistake (a wrong type, a missing gradient,
+an in-place change, a batch of one, logits near 100) with its message; the labs ship without solutions;
+every lab runs top to bottom with the solutions filled in."""
 import importlib.util, os, subprocess, sys, time
 from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 from clapbook import labs
 
@@ -59,9 +62,96 @@ def test_check_names_the_wrong_answer(i):
     assert phrase in r.message, f"{check}({wrong.__name__}) said: {r.message}"
 
 
-def test_every_check_has_catalogued_wrong_answers():
-    covered = {c for c, _, _ in _module("wrong_answers").WRONG}
-    assert {c for _, _, c in EXERCISES} <= covered
+@pytest.mark.parametrize("i", range(len(_module("valid_answers").VALID)),
+                         ids=[f.__name__ for _, f in _module("valid_answers").VALID])
+def test_check_accepts_the_right_answer(i):
+    check, right = _module("valid_answers").VALID[i]
+    r = getattr(labs, check)(right)
+    assert r.passed, f"{check}({right.__name__}) refused a right answer: {r.message}"
+    assert r.figure is not None
+
+
+def test_every_check_has_catalogued_wrong_and_right_answers():
+    checks = {c for _, _, c in EXERCISES}
+    assert checks <= {c for c, _, _ in _module("wrong_answers").WRONG}
+    assert checks <= {c for c, _ in _module("valid_answers").VALID}
+
+
+def _says(check, name):
+    r = getattr(labs, check)(getattr(_module("wrong_answers"), name))
+    assert not r.passed and r.figure is None
+    return r.message
+
+
+def test_a_wrong_type_is_named():
+    assert _says("check_contrastive_loss", "loss_item") == labs._LOSS_NUMBER
+    assert "your loss is a Python float" in labs._LOSS_NUMBER and ".backward()" in labs._LOSS_NUMBER
+    assert _says("check_last_token_positions", "last_list").startswith("your indices are a Python list")
+    assert _says("check_last_token_positions", "last_float").startswith("your indices are a float32 tensor")
+    assert "half precision" in _says("check_similarity", "sim_half")
+    assert "keep the input's dtype" in _says("check_insert_before_eot", "insert_double")
+
+
+@pytest.mark.parametrize("check,name", [("check_similarity", "sim_numpy"), ("check_caption_probabilities", "probs_numpy"),
+                                        ("check_soft_targets", "soft_numpy"), ("check_log_mel", "log_mel_numpy"),
+                                        ("check_compose_audio", "compose_numpy"), ("check_eot_pool", "pool_numpy")])
+def test_numpy_gets_a_message_not_a_crash(check, name):
+    assert _says(check, name).startswith("your function returned NumPy")
+
+
+def test_a_missing_gradient_is_named():
+    assert _says("check_contrastive_loss", "loss_math_exp").startswith("no gradient reaches log_scale")
+    assert _says("check_similarity", "sim_item_scale").startswith("no gradient reaches log_scale")
+    assert _says("check_contrastive_loss", "loss_no_grad").startswith("no gradient reaches audio_emb or text_emb or log_scale")
+    assert _says("check_temporal_loss", "tl_detached_negative").startswith("no gradient reaches neg_text_emb")
+    assert _says("check_insert_before_eot", "insert_detached_token").startswith("no gradient reaches token")
+    # right values, a piece detached: the gradient itself is compared
+    half_detached = lambda h, m: 0.5 * (h + h.detach())[torch.arange(len(h)), m.sum(1) - 1]
+    assert "the gradient that reaches hidden is not" in labs.check_eot_pool(half_detached).message
+    # a wrong formula that ignores an input is named by its values, not by the gradient
+    assert _says("check_similarity", "sim_no_scale").startswith("you forgot the temperature")
+
+
+@pytest.mark.parametrize("check,name,arg", [("check_compose_audio", "compose_in_place", "x"), ("check_power_to_db", "db_in_place", "power"),
+                                            ("check_caption_probabilities", "probs_in_place", "logits"), ("check_similarity", "sim_in_place", "a"),
+                                            ("check_last_token_positions", "last_in_place", "mask"), ("check_hz_to_mel", "hz_to_mel_in_place", "f")])
+def test_an_in_place_change_is_named(check, name, arg):
+    assert _says(check, name).startswith(f"your function changed its input in place: after the call, `{arg}` holds different values")
+
+
+def test_a_batch_of_one_is_tried():
+    for check, name in [("check_eot_pool", "pool_gather_squeeze"), ("check_contrastive_loss", "loss_squeeze"),
+                        ("check_last_token_positions", "last_squeeze"), ("check_temporal_loss", "tl_squeeze")]:
+        message = _says(check, name)
+        assert "a batch of one" in message and ".squeeze() removes every dimension of size 1" in message, message
+
+
+def test_logits_near_100_are_tried():
+    for check, name in [("check_caption_probabilities", "probs_manual_exp"), ("check_contrastive_loss", "loss_manual_exp"),
+                        ("check_soft_cross_entropy", "sce_log_of_softmax"), ("check_temporal_loss", "tl_manual_exp")]:
+        message = _says(check, name)
+        assert message.startswith("right on the other cases, but wrong") and "logits near 100" in message, message
+        assert "subtract each row's max" in message
+
+
+def test_mistakes_are_named_case_by_case():
+    message = _says("check_events_in_time_order", "order_before_only")       # wrong on 'after' and on 'before' only
+    assert "you swapped the order of 'after'" in message and "'before' keeps the sentence order" in message
+    assert "every caption came back reversed" not in message
+    assert _says("check_negative_caption", "neg_after_unchanged").startswith("you returned the caption unchanged")
+    assert _says("check_contrastive_loss", "loss_rows_only_partly").startswith("only the audio-to-text half")
+
+
+def test_afternoon_is_not_after():
+    assert labs._split_caption("birds sing in the afternoon followed by a bell rings") == ("birds sing in the afternoon", "followed by", "a bell rings")
+    assert "'afternoon' is not 'after'" in _says("check_events_in_time_order", "order_substring")
+
+
+def test_a_message_nothing_explains_shows_the_failing_input():
+    r = labs.check_eot_pool(lambda h, m: h[:, 1])
+    assert r.message.startswith("wrong value on test case 1 of 4 (input: h=float32 tensor of shape (3, 6, 4) starting [")
+    assert "m=int64 tensor [[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]]" in r.message
+    assert "they first differ at index" in r.message
 
 
 def test_strict_mode_raises_with_the_message(monkeypatch):
@@ -97,3 +187,7 @@ def test_every_lab_runs_with_the_solutions(tmp_path):
     print(r.stdout.strip())
     assert r.returncode == 0, r.stderr[-8000:]
     for lab in LAB_PATHS: assert lab.stem in r.stdout
+    for lab in LAB_PATHS:                         # a right answer prints no warning (lab 2's training cell once did)
+        for c in nbformat.read(str(tmp_path / lab.name), as_version=4).cells:
+            for o in c.get("outputs", []):
+                assert "Warning" not in str(o.get("text", "")), f"{lab.name}: {o['text'][:300]}"

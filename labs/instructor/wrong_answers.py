@@ -5,6 +5,7 @@ check's message must contain). `tests/test_labs.py` runs every one through its c
 instructor can read them to know what the checks catch.
 """
 import math
+import re
 
 import numpy as np
 import torch
@@ -166,6 +167,235 @@ def insert_mask_unchanged(e, m, tok):
 def compose_sum(x, u): return x + u
 def compose_concat(x, u): return torch.cat([x, u], dim=1)
 
+# -- the new kinds of mistake: wrong types, lost gradients, in-place changes, a batch of one, logits near 100,
+#    mistakes made on some cases only. Each is right on the values the old checks compared. ------------------
+# lab 1
+def hz_to_mel_list(f): return [2595.0 * math.log10(1.0 + x / 700.0) for x in f]
+def hz_to_mel_in_place(f):
+    f /= 700.0; f += 1.0                                    # changes the caller's array
+    return 2595.0 * np.log10(f)
+def hz_to_mel_half(f): return (2595.0 * np.log10(1.0 + f / 700.0)).astype(np.float16)
+def filterbank_list(sample_rate, n_fft, n_mels, f_min, f_max):
+    from solutions import mel_filterbank_htk
+    return mel_filterbank_htk(sample_rate, n_fft, n_mels, f_min, f_max).tolist()
+def db_in_place(power):
+    power.clamp_(min=1e-10)                                 # floors the caller's spectrogram too
+    return 10 * torch.log10(power)
+def db_numpy(power): return 10 * np.log10(np.maximum(power.numpy(), 1e-10))
+def db_half(power): return (10 * torch.log10(power.clamp_min(1e-10))).half()
+def log_mel_squeeze(wave, n_fft, hop_length, filters):
+    spec = torch.stft(wave.squeeze(), n_fft, hop_length, window=torch.hann_window(n_fft), return_complex=True)
+    return 10 * torch.log10((filters @ spec.abs() ** 2).clamp_min(1e-10))
+def log_mel_normalise_in_place(wave, n_fft, hop_length, filters):
+    wave /= wave.abs().amax(dim=1, keepdim=True)           # peak-normalises the caller's waves
+    spec = torch.stft(wave, n_fft, hop_length, window=torch.hann_window(n_fft), return_complex=True)
+    return 10 * torch.log10((filters @ spec.abs() ** 2).clamp_min(1e-10))
+def log_mel_numpy(wave, n_fft, hop_length, filters):
+    spec = torch.stft(wave, n_fft, hop_length, window=torch.hann_window(n_fft), return_complex=True)
+    return 10 * np.log10(np.maximum((filters @ spec.abs() ** 2).numpy(), 1e-10))
+
+# lab 2
+def _unit(x): return x / x.norm(dim=-1, keepdim=True)
+def sim_item_scale(a, t, log_scale): return math.exp(log_scale.item()) * _unit(a) @ _unit(t).T
+def sim_no_grad(a, t, log_scale):
+    with torch.no_grad(): return log_scale.exp() * _unit(a) @ _unit(t).T
+def sim_in_place(a, t, log_scale):
+    a /= a.norm(dim=-1, keepdim=True); t /= t.norm(dim=-1, keepdim=True)
+    return log_scale.exp() * a @ t.T
+def sim_squeeze(a, t, log_scale): return (log_scale.exp() * _unit(a) @ _unit(t).T).squeeze()
+def sim_numpy(a, t, log_scale):
+    an, tn = a.numpy(), t.numpy()
+    an, tn = an / np.linalg.norm(an, axis=1, keepdims=True), tn / np.linalg.norm(tn, axis=1, keepdims=True)
+    return np.exp(log_scale.item()) * an @ tn.T
+def sim_half(a, t, log_scale): return (log_scale.exp() * _unit(a) @ _unit(t).T).half()
+
+def probs_manual_exp(logits): e = logits.exp(); return e / e.sum(dim=1, keepdim=True)
+def probs_in_place(logits):
+    logits -= logits.max(dim=1, keepdim=True).values         # right idea, on the caller's logits
+    e = logits.exp(); return e / e.sum(dim=1, keepdim=True)
+def probs_squeeze(logits): return torch.softmax(logits.squeeze(), dim=-1)
+def probs_numpy(logits):
+    e = np.exp(logits.numpy() - logits.numpy().max(1, keepdims=True)); return e / e.sum(1, keepdims=True)
+
+def loss_item(a, t, log_scale):
+    from solutions import contrastive_loss
+    return contrastive_loss(a, t, log_scale).item()
+def loss_math_exp(a, t, log_scale):
+    lg = math.exp(log_scale.item()) * _unit(a) @ _unit(t).T; y = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
+def loss_no_grad(a, t, log_scale):
+    from solutions import contrastive_loss
+    with torch.no_grad(): return contrastive_loss(a, t, log_scale)
+def loss_manual_exp(a, t, log_scale):
+    e = _logits(a, t, log_scale).exp()
+    return -0.5 * (torch.log(e.diag() / e.sum(1)).mean() + torch.log(e.diag() / e.sum(0)).mean())
+def loss_squeeze(a, t, log_scale):
+    lg = _logits(a, t, log_scale).squeeze(); y = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
+def loss_in_place(a, t, log_scale):
+    a /= a.norm(dim=-1, keepdim=True); t /= t.norm(dim=-1, keepdim=True)
+    lg = log_scale.exp() * a @ t.T; y = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
+def loss_per_pair(a, t, log_scale):
+    lg = _logits(a, t, log_scale); y = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(lg, y, reduction="none") + F.cross_entropy(lg.T, y, reduction="none"))
+def loss_numpy(a, t, log_scale):
+    from solutions import contrastive_loss
+    return contrastive_loss(a, t, log_scale).detach().numpy()
+def loss_half(a, t, log_scale):
+    from solutions import contrastive_loss
+    return contrastive_loss(a.half().float(), t, log_scale).half()
+def loss_detached_scale(a, t, log_scale):
+    lg = log_scale.exp().detach() * _unit(a) @ _unit(t).T; y = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
+def loss_rows_only_partly(a, t, log_scale):                  # the column half only for batches of 6
+    lg = _logits(a, t, log_scale); y = torch.arange(len(a))
+    return F.cross_entropy(lg, y) if len(a) != 6 else 0.5 * (F.cross_entropy(lg, y) + F.cross_entropy(lg.T, y))
+
+# lab 3
+def last_list(mask): return (mask.sum(1) - 1).tolist()
+def last_float(mask): return mask.float().sum(1) - 1
+def last_squeeze(mask): return (mask.sum(1) - 1).squeeze()
+def last_numpy(mask): return mask.numpy().sum(1) - 1
+def last_in_place(mask):
+    mask.mul_(torch.arange(mask.shape[1]))                   # position-weighted, on the caller's mask
+    return mask.max(dim=1).values
+def last_argmin(mask): return mask.argmin(dim=1) - 1         # a row without padding has no 0: argmin is 0
+def last_nonzero_list(mask): return [row.nonzero().max() for row in mask]
+
+def pool_gather_squeeze(hidden, mask):
+    idx = (mask.sum(1) - 1)[:, None, None].expand(-1, 1, hidden.shape[-1])
+    return hidden.gather(1, idx).squeeze()
+def pool_no_grad(hidden, mask):
+    with torch.no_grad(): return hidden[torch.arange(len(hidden)), mask.sum(1) - 1]
+def pool_numpy(hidden, mask): return hidden.numpy()[np.arange(len(hidden)), mask.numpy().sum(1) - 1]
+def pool_in_place(hidden, mask):
+    hidden *= mask[..., None]                                # zeroes the caller's padding states
+    return hidden[torch.arange(len(hidden)), mask.sum(1) - 1]
+
+# lab 4
+def classes_squeeze(e): return F.normalize(F.normalize(e, dim=-1).squeeze().mean(dim=0), dim=-1)
+def classes_in_place(e):
+    e /= e.norm(dim=-1, keepdim=True)
+    return F.normalize(e.mean(dim=0), dim=-1)
+def classes_numpy(e):
+    u = e.numpy() / np.linalg.norm(e.numpy(), axis=-1, keepdims=True); m = u.mean(0)
+    return m / np.linalg.norm(m, axis=-1, keepdims=True)
+def zs_manual_exp(a, c, s):
+    e = (s * F.normalize(a, dim=-1) @ F.normalize(c, dim=-1).T).exp(); return e / e.sum(1, keepdim=True)
+def zs_squeeze(a, c, s): return (s * F.normalize(a, dim=-1) @ F.normalize(c, dim=-1).T).squeeze().softmax(dim=-1)
+def zs_in_place(a, c, s):
+    a /= a.norm(dim=-1, keepdim=True); c /= c.norm(dim=-1, keepdim=True)
+    return (s * a @ c.T).softmax(dim=1)
+
+# lab 5
+def soft_in_place(e, beta, s):
+    e /= e.norm(dim=-1, keepdim=True)
+    return (1 - beta) * torch.eye(len(e)) + beta * torch.softmax(s * e @ e.T, dim=1)
+def soft_manual_exp(e, beta, s):
+    x = (s * _cos(e)).exp(); return (1 - beta) * torch.eye(len(e)) + beta * x / x.sum(1, keepdim=True)
+def soft_squeeze(e, beta, s): return ((1 - beta) * torch.eye(len(e)) + beta * torch.softmax(s * _cos(e), dim=1)).squeeze()
+def soft_numpy(e, beta, s):
+    u = F.normalize(e, dim=-1).numpy(); x = np.exp(s * u @ u.T - (s * u @ u.T).max(1, keepdims=True))
+    return (1 - beta) * np.eye(len(u)) + beta * x / x.sum(1, keepdims=True)
+
+def sce_item(l, y): return -(y * F.log_softmax(l, dim=1)).sum(1).mean().item()
+def sce_log_of_softmax(l, y): return -(y * torch.log(torch.softmax(l, dim=1))).sum(1).mean()
+def sce_manual_exp(l, y): return -(y * (l - torch.log(l.exp().sum(1, keepdim=True)))).sum(1).mean()
+def sce_no_grad(l, y):
+    with torch.no_grad(): return -(y * F.log_softmax(l, dim=1)).sum(1).mean()
+def sce_in_place(l, y):
+    l -= l.logsumexp(dim=1, keepdim=True)                    # log-probabilities, written over the caller's logits
+    return -(y * l).sum(1).mean()
+def sce_per_row(l, y): return -(y * F.log_softmax(l, dim=1)).sum(1)
+
+# lab 6
+def order_substring(c):
+    for k in ("after", "before", "followed by", "and then"):  # 'after' is found inside 'afternoon'
+        if k in c:
+            a, b = c.split(k, 1); a, b = a.strip(" ,"), b.strip(" ,")
+            return [b, a] if k == "after" else [a, b]
+def order_substring_maxsplit(c):
+    for k in (", and then", "followed by", "before", "after"):  # the first 'after' may be the one in 'afternoon'
+        if k in c:
+            a, b = (p.strip(" ,") for p in c.split(k, 1))
+            return [b, a] if k == "after" else [a, b]
+def order_regex_unanchored(c):
+    m = re.search(r"(, and then|followed by|before|after)", c)   # no \b: matches inside 'afternoon'
+    a, b = c[:m.start()].strip(" ,"), c[m.end():].strip(" ,")
+    return [b, a] if m.group(1) == "after" else [a, b]
+def order_before_only(c): a, b, k = _split(c); return [b, a] if k == " before " else [a, b]   # mixed up after and before
+def order_comma(c):
+    for k in (" and then ", " followed by ", " before ", " after "):
+        if k in c: a, b = c.split(k); return [b, a] if k == " after " else [a, b]
+def order_string(c): a, b, k = _split(c); return f"{b} then {a}" if k == " after " else f"{a} then {b}"
+
+def neg_after_unchanged(c): a, b, k = _split(c); return c if k == " after " else b + k + a
+def neg_substring(c):
+    for k in ("after", "before", "followed by", ", and then"):
+        if k in c: a, b = c.split(k, 1); return b.strip() + (" " if k[0] != "," else "") + k + " " + a.strip()
+def neg_substring_maxsplit(c):
+    for k in (", and then", " followed by", " before", " after"):
+        if k.strip(" ,") in c:
+            a, b = c.split(k.strip(" ,"), 1); return b.strip(" ,") + k + " " + a.strip(" ,")
+def neg_list(c): a, b, k = _split(c); return [b, k.strip(" ,"), a]
+def neg_no_comma(c): a, b, k = _split(c); return b + (" and then " if k == ", and then " else k) + a
+
+def tl_item(a, t, n, s):
+    from solutions import temporal_loss
+    return temporal_loss(a, t, n, s).item()
+def tl_manual_exp(a, t, n, s):
+    p, q = (s * _cos_rows(a, t)).exp(), (s * _cos_rows(a, n)).exp()
+    return -torch.log(p / (p + q)).mean()
+def tl_no_grad(a, t, n, s):
+    from solutions import temporal_loss
+    with torch.no_grad(): return temporal_loss(a, t, n, s)
+def tl_detached_negative(a, t, n, s):
+    lg = s * torch.stack([_cos_rows(a, t), _cos_rows(a, n.detach())], 1)
+    return F.cross_entropy(lg, torch.zeros(len(a), dtype=torch.long))
+def tl_squeeze(a, t, n, s):
+    lg = s * torch.stack([_cos_rows(a, t), _cos_rows(a, n)], 1).squeeze()
+    return -torch.log_softmax(lg, dim=1)[:, 0].mean()
+def tl_in_place(a, t, n, s):
+    a /= a.norm(dim=-1, keepdim=True)
+    lg = s * torch.stack([_cos_rows(a, t), _cos_rows(a, n)], 1)
+    return F.cross_entropy(lg, torch.zeros(len(a), dtype=torch.long))
+
+def tc_in_place(a, t, n):
+    for x in (a, t, n): x /= x.norm(dim=-1, keepdim=True)
+    return 100.0 * ((a * t).sum(-1) > (a * n).sum(-1)).float().mean()
+def tc_per_clip(a, t, n): return 100.0 * (_cos_rows(a, t) > _cos_rows(a, n)).float()
+def tc_per_clip_in_place(a, t, n):
+    a /= a.norm(dim=-1, keepdim=True)
+    return 100.0 * (F.cosine_similarity(a, t, dim=-1) > F.cosine_similarity(a, n, dim=-1)).float().mean()
+def tc_list(a, t, n): return [100.0 * float((_cos_rows(a, t) > _cos_rows(a, n)).float().mean())]
+
+# lab 7
+def insert_double(e, m, tok):
+    from solutions import insert_before_eot
+    out, mask = insert_before_eot(e, m, tok); return out.double(), mask
+def insert_detached_token(e, m, tok):
+    from solutions import insert_before_eot
+    return insert_before_eot(e, m, tok.detach())
+def insert_numpy(e, m, tok):
+    rows = [np.concatenate([e[i, :int(m[i].sum()) - 1].numpy(), tok[i:i + 1].numpy(), e[i, int(m[i].sum()) - 1:].numpy()]) for i in range(len(e))]
+    return torch.tensor(np.stack(rows)), (torch.arange(e.shape[1] + 1)[None] <= m.sum(1, keepdim=True)).long()
+def insert_squeeze(e, m, tok):
+    last = (m.sum(1) - 1).squeeze()
+    rows = [torch.cat([e[i, :last[i]], tok[i:i + 1], e[i, last[i]:]]) for i in range(len(e))]
+    return torch.stack(rows), (torch.arange(e.shape[1] + 1)[None] <= m.sum(1, keepdim=True)).long()
+def insert_in_place(e, m, tok):
+    last = m.sum(1) - 1
+    eot = e[torch.arange(len(e)), last].clone()
+    e[torch.arange(len(e)), last] = tok                      # the token written into the caller's embeddings
+    rows = [torch.cat([e[i, :last[i] + 1], eot[i:i + 1], e[i, last[i] + 1:]]) for i in range(len(e))]
+    return torch.stack(rows), (torch.arange(e.shape[1] + 1)[None] <= m.sum(1, keepdim=True)).long()
+
+def compose_in_place(x, u): x += u; x /= 2; return x
+def compose_numpy(x, u): return (x.numpy() + u.numpy()) / 2
+def compose_half(x, u): return ((x + u) / 2).half()
+
+
 WRONG = [
     ("check_hz_to_mel", hz_to_mel_ln, "natural log"), ("check_hz_to_mel", hz_to_mel_no_one, "'1 +' is missing"),
     ("check_hz_to_mel", hz_to_mel_parens, "divided (1 + f)"),
@@ -212,4 +442,55 @@ WRONG = [
     ("check_insert_before_eot", insert_replace_eot, "overwrote the end-of-text"),
     ("check_insert_before_eot", insert_mask_unchanged, "mask was not extended"),
     ("check_compose_audio", compose_sum, "summed the clips"), ("check_compose_audio", compose_concat, "concatenated in time"),
+ 
+    # the new kinds: type, gradient, inputs unchanged, a batch of one, logits near 100, some cases only
+    ("check_hz_to_mel", hz_to_mel_list, "Python list"), ("check_hz_to_mel", hz_to_mel_in_place, "changed its input in place"),
+    ("check_hz_to_mel", hz_to_mel_half, "half precision"),
+    ("check_mel_filterbank", filterbank_list, "Python list"),
+    ("check_power_to_db", db_in_place, "changed its input in place"), ("check_power_to_db", db_numpy, "returned NumPy"),
+    ("check_power_to_db", db_half, "half precision"),
+    ("check_log_mel", log_mel_squeeze, "a batch of one"), ("check_log_mel", log_mel_normalise_in_place, "changed its input in place"),
+    ("check_log_mel", log_mel_numpy, "returned NumPy"),
+    ("check_similarity", sim_item_scale, "no gradient reaches log_scale"), ("check_similarity", sim_no_grad, "no gradient reaches"),
+    ("check_similarity", sim_in_place, "changed its input in place"), ("check_similarity", sim_squeeze, "a batch of one"),
+    ("check_similarity", sim_numpy, "returned NumPy"), ("check_similarity", sim_half, "half precision"),
+    ("check_caption_probabilities", probs_manual_exp, "logits near 100"), ("check_caption_probabilities", probs_in_place, "changed its input in place"),
+    ("check_caption_probabilities", probs_squeeze, "a batch of one"), ("check_caption_probabilities", probs_numpy, "returned NumPy"),
+    ("check_contrastive_loss", loss_item, "your loss is a Python float"), ("check_contrastive_loss", loss_math_exp, "no gradient reaches log_scale"),
+    ("check_contrastive_loss", loss_no_grad, "no gradient reaches"), ("check_contrastive_loss", loss_manual_exp, "logits near 100"),
+    ("check_contrastive_loss", loss_squeeze, "a batch of one"), ("check_contrastive_loss", loss_in_place, "changed its input in place"),
+    ("check_contrastive_loss", loss_per_pair, "a loss is one number"), ("check_contrastive_loss", loss_numpy, "returned NumPy"),
+    ("check_contrastive_loss", loss_rows_only_partly, "only the audio-to-text half"),
+    ("check_contrastive_loss", loss_half, "half precision"), ("check_contrastive_loss", loss_detached_scale, "no gradient reaches log_scale"),
+    ("check_last_token_positions", last_list, "Python list"), ("check_last_token_positions", last_float, "float32 tensor"),
+    ("check_last_token_positions", last_squeeze, "a batch of one"), ("check_last_token_positions", last_numpy, "returned NumPy"),
+    ("check_last_token_positions", last_in_place, "changed its input in place"), ("check_last_token_positions", last_argmin, "negative index"),
+    ("check_last_token_positions", last_nonzero_list, "Python list"),
+    ("check_eot_pool", pool_gather_squeeze, "a batch of one"), ("check_eot_pool", pool_no_grad, "no gradient reaches hidden"),
+    ("check_eot_pool", pool_numpy, "returned NumPy"), ("check_eot_pool", pool_in_place, "changed its input in place"),
+    ("check_class_embeddings", classes_squeeze, "one template"), ("check_class_embeddings", classes_in_place, "changed its input in place"),
+    ("check_class_embeddings", classes_numpy, "returned NumPy"),
+    ("check_zero_shot_probabilities", zs_manual_exp, "logits near 100"), ("check_zero_shot_probabilities", zs_squeeze, "a batch of one"),
+    ("check_zero_shot_probabilities", zs_in_place, "changed its input in place"),
+    ("check_soft_targets", soft_in_place, "changed its input in place"), ("check_soft_targets", soft_manual_exp, "logits near 100"),
+    ("check_soft_targets", soft_squeeze, "a batch of one"), ("check_soft_targets", soft_numpy, "returned NumPy"),
+    ("check_soft_cross_entropy", sce_item, "your loss is a Python float"), ("check_soft_cross_entropy", sce_log_of_softmax, "logits near 100"),
+    ("check_soft_cross_entropy", sce_manual_exp, "logits near 100"), ("check_soft_cross_entropy", sce_no_grad, "no gradient reaches logits"),
+    ("check_soft_cross_entropy", sce_in_place, "changed its input in place"), ("check_soft_cross_entropy", sce_per_row, "a loss is one number"),
+    ("check_events_in_time_order", order_substring, "'afternoon' is not"),
+    ("check_events_in_time_order", order_substring_maxsplit, "'afternoon' is not"), ("check_events_in_time_order", order_regex_unanchored, "'afternoon' is not"), ("check_events_in_time_order", order_before_only, "'before' keeps the sentence order"),
+    ("check_events_in_time_order", order_comma, "a space or a comma"), ("check_events_in_time_order", order_string, "one string"),
+    ("check_negative_caption", neg_after_unchanged, "unchanged"), ("check_negative_caption", neg_substring, "'afternoon' is not"),
+    ("check_negative_caption", neg_substring_maxsplit, "'afternoon' is not"),
+    ("check_negative_caption", neg_list, "you returned a list"), ("check_negative_caption", neg_no_comma, "spaces or commas"),
+    ("check_temporal_loss", tl_item, "your loss is a Python float"), ("check_temporal_loss", tl_manual_exp, "logits near 100"),
+    ("check_temporal_loss", tl_no_grad, "no gradient reaches"), ("check_temporal_loss", tl_detached_negative, "no gradient reaches neg_text_emb"),
+    ("check_temporal_loss", tl_squeeze, "a batch of one"), ("check_temporal_loss", tl_in_place, "changed its input in place"),
+    ("check_t_classify", tc_in_place, "changed its input in place"), ("check_t_classify", tc_per_clip, "wrong shape"),
+    ("check_t_classify", tc_list, "return one number"), ("check_t_classify", tc_per_clip_in_place, "changed its input in place"),
+    ("check_insert_before_eot", insert_double, "keep the input's dtype"), ("check_insert_before_eot", insert_detached_token, "no gradient reaches token"),
+    ("check_insert_before_eot", insert_numpy, "no gradient reaches"), ("check_insert_before_eot", insert_squeeze, "a batch of one"),
+    ("check_insert_before_eot", insert_in_place, "changed its input in place"),
+    ("check_compose_audio", compose_in_place, "changed its input in place"), ("check_compose_audio", compose_numpy, "returned NumPy"),
+    ("check_compose_audio", compose_half, "half precision"),
 ]
