@@ -8,6 +8,7 @@ Modules:
 - `clapbook.cli`: Everything the book builds, from a terminal: make the data, train, evaluate, embed, classify zero-shot, and the one-command quickstart.
 - `clapbook.composed`: Paper 4: unlabeled audio becomes a pseudo text token (the a2t module), is composed with a labeled caption, and is paired with the mixed audio for contrastive learning.
 - `clapbook.curation`: Paper 2: a teacher CLAP pairs in-the-wild audio with captions it has never seen together (domain-unspecific, domain-specific, augmented domain-specific curation), and a student trained on those pairs with soft labels and replay beats the teacher.
+- `clapbook.experiments.results`: One results module for every experiment: the size names, the machine and the code that ran, mean ± std over seeds, claims checked seed by seed, partial-run headers, merging of parts run side by side, and atomic JSON and Markdown writes.
 - `clapbook.files`: One `atomic_write` for every file a user or a later run reads: written to a temporary file beside its final name, flushed to disk, then swapped in with one rename.
 - `clapbook.model`: A front end, an audio encoder, a text encoder, two projections into one joint space and a learnable temperature.
 - `clapbook.pretraining`: Paper 1's HTSAT-22 in miniature: an audio encoder, a mapper and a GPT-2 decoder trained to answer many questions about a clip in words (eq. 5), compared with the same encoder trained on classification alone, each then used as CLAP's audio tower.
