@@ -132,8 +132,7 @@ def claims_markdown(claims: list) -> str:
     for c in claims:
         margins = ", ".join(f"{a - b:+.1f}" for a, b in zip(c["method_per_seed"], c["control_per_seed"]))
         lines.append(f"- **{c['id']}** ({'holds' if c['holds'] else 'does not hold'}): {c['text']} "
-                     f"{c['method']} vs {c['control']} on {c['metric']}, seeds {c['seeds']}: margins {margins} "
-                     f"(needs > {c['min_margin']:g} in every seed).")
+                     f"Margins per seed {c['seeds']}: {margins}; needs > {c['min_margin']:g} in each.")
     return "\n".join(lines) + "\n"
 
 # %% ../../nbs/experiments/00_results.ipynb #3db81944
