@@ -19,8 +19,7 @@ from ..benchmark import benchmark, embedded_tasks
 from ..model import CLAP, CLAP_PRESETS
 from ..sounds import instruments, soundworld
 from ..train import TrainConfig, train
-from .results import (format_mean_std, header, mean_std, merge_parts, paired_claim, pick_size,
-                                          read_results, write_results)
+from .results import header, mean_std, merge_parts, paired_claim, pick_size, read_results, write_results
 
 # %% auto #0
 __all__ = ['ENCODER_SIZES', 'CLAIMS', 'encoder_configs', 'train_pair', 'summarise', 'encoders_claims', 'encoders_table', 'run',

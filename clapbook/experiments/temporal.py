@@ -19,8 +19,7 @@ from ..model import CLAP, CLAP_PRESETS
 from ..sounds import soundworld
 from ..temporal import TemporalMix, collate_temporal, evaluate_temporal, event_bank, tclap_loss_fn, temporal_set
 from ..train import TrainConfig, train
-from .results import (format_mean_std, header, mean_std, merge_parts, paired_claim, pick_size,
-                                          read_results, write_results)
+from .results import header, mean_std, merge_parts, paired_claim, pick_size, read_results, write_results
 
 # %% auto #0
 __all__ = ['TEMPORAL_SIZES', 'STAGES', 'METRICS', 'CLAIMS', 'temporal_presets', 'evaluate_stage', 'train_stages', 'summarise',
