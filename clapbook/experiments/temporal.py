@@ -1,5 +1,5 @@
-r"""Paper 3's experiment at toy size: a CLAP, the same fine-tuned with the contrastive loss only, and
-T-CLAP fine-tuned with $L_c + \lambda L_t$, for a CNN14 and an HTS-AT audio encoder over several
+"""Paper 3's experiment at toy size: a CLAP, the same fine-tuned with the contrastive loss only, and
+T-CLAP fine-tuned with L_c + λ L_t, for a CNN14 and an HTS-AT audio encoder over several
 seeds, scored on T-Classify, retrieval and zero-shot accuracy; writes `temporal.json` and `temporal.md`.
 
 Docs: https://clapbook.github.io/clapbook/nbs/experiments/temporal.html.md"""
