@@ -25,9 +25,8 @@ from .evaluate import (check_labels as _check_labels, dataset_targets as _datase
                                embed_dataset_audio as _embed_dataset_audio, model_logit_scale as _model_logit_scale)
 
 # %% auto #0
-__all__ = ['TASK_KINDS', 'COUNT_WORDS', 'ENCODER_SIZES', 'Task', 'evaluate_task', 'LookupModel', 'register_label',
-           'loudness_label', 'embedded_tasks', 'oracle_model', 'task_from', 'benchmark', 'encoder_configs',
-           'encoders_markdown', 'reproduce_encoders']
+__all__ = ['TASK_KINDS', 'COUNT_WORDS', 'Task', 'evaluate_task', 'LookupModel', 'register_label', 'loudness_label',
+           'embedded_tasks', 'oracle_model', 'task_from', 'benchmark']
 
 # %% ../nbs/13_benchmark.ipynb #0616ce71
 TASK_KINDS = ("classify", "multilabel", "retrieval", "t_classify")
@@ -291,99 +290,3 @@ def benchmark(model, tasks=None, extra=(), batch_size: int = 32, n: int = 1024, 
     table = pd.DataFrame(rows, columns=["task", "metric", "value", "chance", "clips", "classes", "analog"])
     score = zero_shot_score({f"{r['task']} / {r['metric']}": r["value"] for r in rows})
     return table, score
-
-# %% ../nbs/13_benchmark.ipynb #9106085b
-ENCODER_SIZES = {   # clips per corpus, steps, batch: "test" for the chapter, "tiny" the 2-core CPU run, "base" a GPU run
-    "test": dict(n=240, steps=4, batch_size=16),
-    "tiny": dict(n=1024, steps=300, batch_size=32),
-    "base": dict(n=8192, steps=4000, batch_size=128),
-}
-
-def encoder_configs(audio=("cnn14", "htsat"), text=("gpt2", "bert", "minilm")) -> dict:
-    "The CLAP configs Table 1 in miniature compares, named 'AUDIO+TEXT': tiny encoders, GPT-2/BERT-style from scratch or frozen MiniLM."
-    from dataclasses import replace
-    from clapbook.model import CLAP_PRESETS
-    out = {}
-    for a in audio:
-        for t in text:
-            if t == "minilm": cfg = replace(CLAP_PRESETS["tiny"], audio_encoder=a)
-            elif t in ("gpt2", "bert", "roberta"):
-                cfg = replace(CLAP_PRESETS["tiny-gpt2"], audio_encoder=a, text_encoder=t, text_size="tiny")
-            else: raise ValueError(f"encoder_configs: unknown text encoder {t!r}; choose from gpt2, bert, roberta, minilm")
-            out[f"{a}+{t}"] = cfg
-    return out
-
-def _mean_std(values) -> list[float]:
-    "[mean, sample std] of a list (std 0 for one value)."
-    v = np.asarray(values, dtype=float)
-    return [float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0]
-
-def encoders_markdown(res: dict) -> str:
-    "The markdown report of `reproduce_encoders`: header (command, machine, date), then score and per-task means ± std."
-    runs, combos = res["runs"], res["combos"]
-    status = "" if res["complete"] else f"**Partial: {res['runs_done']} of {res['runs_planned']} runs finished.**  \n"
-    m = res["machine"]
-    head = (f"# Table 1 in miniature (paper 1): encoder pairs on the zero-shot suite\n\n{status}"
-            f"Command: `{res['command']}`  \nDate: {res['date']}; wall time {res['wall_seconds'] / 60:.1f} min  \n"
-            f"Machine: {m['platform']}, {m['cpus']} CPUs, {m['torch_threads']} torch threads, device {res['device']}, "
-            f"torch {m['torch']}, clapbook {m['clapbook']}  \nSize {res['size']!r}: {res['sizes']}; seeds {res['seeds']} "
-            f"(data seed 0 for all). Mean ± sample std over the seeds that ran.\n\n")
-    keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
-    lines = ["| encoders | seeds | Zero-Shot score | " + " | ".join(keys) + " |", "|---|---|---:|" + "---:|" * len(keys)]
-    for c in combos:
-        rs = [r for r in runs if r["combo"] == c]
-        if not rs: continue
-        sc = _mean_std([r["score"] for r in rs])
-        cells = [f"{_mean_std([r['metrics'][k] for r in rs])[0]:.3f}" for k in keys]
-        lines.append(f"| {c} | {','.join(str(r['seed']) for r in rs)} | {sc[0]:.3f} ± {sc[1]:.3f} | " + " | ".join(cells) + " |")
-    return head + "\n".join(lines) + "\n"
-
-def reproduce_encoders(out_dir="experiments/results", seeds=(0, 1, 2), size: str = "tiny", device: str = "cpu",
-                       steps: int | None = None, combos=None, lr: float = 2e-3, progress: bool = False,
-                       command: str | None = None) -> dict:
-    "Paper 1's Table 1 in miniature: train CLAP for each encoder pair and seed on the same data, score with the suite; writes encoders.{json,md}."
-    import json, platform, time
-    from pathlib import Path
-    from datasets import concatenate_datasets
-    from clapbook import __version__
-    from clapbook.model import CLAP
-    from clapbook.train import TrainConfig, train
-    if size not in ENCODER_SIZES: raise ValueError(f"reproduce_encoders: size={size!r}; choose from {list(ENCODER_SIZES)}")
-    configs = encoder_configs()
-    combos = list(combos or configs)
-    unknown = [c for c in combos if c not in configs]
-    if unknown: raise ValueError(f"reproduce_encoders: unknown encoder pairs {unknown}; choose from {list(configs)}")
-    if not seeds: raise ValueError("reproduce_encoders: give at least one seed")
-    sz = dict(ENCODER_SIZES[size])
-    if steps is not None: sz["steps"] = int(steps)
-    command = command or f"reproduce_encoders(seeds={tuple(seeds)}, size={size!r}, device={device!r}, steps={steps}, combos={tuple(combos)})"
-    pairs = concatenate_datasets([_corpus(c, sz["n"], 0)["train"].select_columns(["audio", "caption"])
-                                  for c in ("soundworld", "instruments")])
-    tasks = embedded_tasks(n=sz["n"], seed=0)
-    machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "torch": torch.__version__, "clapbook": __version__}
-    t0, runs, folder = time.perf_counter(), [], Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    res = {}
-    for seed in seeds:                      # seeds outer: a run cut short still has every pair at seed 0
-        for combo in combos:
-            torch.manual_seed(seed)
-            model = CLAP(configs[combo])
-            t = time.perf_counter()
-            train(model, pairs, TrainConfig(max_steps=sz["steps"], batch_size=sz["batch_size"], lr=lr, scheduler="cosine",
-                                            warmup_steps=min(20, sz["steps"]), device=device, seed=seed, progress=False, log_every=50))
-            train_s = time.perf_counter() - t
-            table, score = benchmark(model, tasks)
-            metrics = {f"{r.task} · {r.metric}": float(r.value) for r in table.itertuples()}
-            runs.append({"combo": combo, "seed": seed, "score": score, "metrics": metrics, "train_seconds": train_s,
-                         "parameters": model.num_parameters()})
-            if progress: print(f"{combo} seed {seed}: score {score:.3f} ({train_s:.0f} s training)", flush=True)
-            res = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   "wall_seconds": time.perf_counter() - t0, "complete": len(runs) == len(seeds) * len(combos),
-                   "runs_done": len(runs), "runs_planned": len(seeds) * len(combos), "machine": machine, "device": device,
-                   "size": size, "sizes": sz, "seeds": list(seeds), "combos": combos, "lr": lr, "runs": runs,
-                   "summary": {c: _mean_std([r["score"] for r in runs if r["combo"] == c]) for c in combos
-                               if any(r["combo"] == c for r in runs)}}
-            (folder / "encoders.json").write_text(json.dumps(res, indent=1))
-            (folder / "encoders.md").write_text(encoders_markdown(res))
-    return res

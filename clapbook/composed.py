@@ -8,35 +8,24 @@ Docs: https://clapbook.github.io/clapbook/nbs/composed.html.md"""
 # %% ../nbs/11_composed.ipynb #bf404c3b
 from __future__ import annotations
 
-import copy
-import datetime
-import functools
-import json
-import os
-import platform
 import re
-import time
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 from torch.utils.data import Dataset
 
-from . import __version__
-from .audio import FRONTENDS, crop_or_pad, load_audio
+from .audio import crop_or_pad, load_audio
 from .losses import clap_loss, upcast
 from .ranks import global_clap_loss
 from .text import max_tokens, last_token_positions
 from .train import PairDataset
 
 # %% auto #0
-__all__ = ['A2T_PROMPT', 'PARTS', 'CORPORA_ORDER', 'COMPOSED_SIZES', 'METRICS', 'PAPER4_CLOTHO', 'A2T', 'add_a2t', 'insert_token',
-           'compose_text_inputs', 'pseudo_text_inputs', 'compose_audio', 'frozen_call', 'composed_loss_terms',
-           'gradient_norms', 'MixPairs', 'collate_mix', 'composed_loss', 'concatenate_loss', 'nearest_tokens',
-           'composed_table', 'reproduce_composed']
+__all__ = ['A2T_PROMPT', 'PARTS', 'A2T', 'add_a2t', 'insert_token', 'compose_text_inputs', 'pseudo_text_inputs', 'compose_audio',
+           'frozen_call', 'composed_loss_terms', 'gradient_norms', 'MixPairs', 'collate_mix', 'composed_loss',
+           'concatenate_loss', 'nearest_tokens']
 
 # %% ../nbs/11_composed.ipynb #c115c6fa
 A2T_PROMPT = "this sound is"
@@ -220,13 +209,6 @@ def concatenate_loss(model, batch: dict, local_loss: bool = False) -> torch.Tens
         loss = loss + global_clap_loss(upcast(a), upcast(t), scale, local_loss)
     return loss
 
-# %% ../nbs/11_composed.ipynb #a14ef6ec
-@functools.lru_cache(maxsize=4)
-def _corpus(name: str, n: int, seed: int = 0):
-    "An embedded corpus (chapter 2), generated once per process for each (name, n, seed)."
-    from clapbook import sounds
-    return getattr(sounds, name)(n=n, seed=seed)
-
 # %% ../nbs/11_composed.ipynb #4ce9ab26
 @torch.no_grad()
 def nearest_tokens(text_encoder, token: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
@@ -239,146 +221,3 @@ def nearest_tokens(text_encoder, token: torch.Tensor, k: int = 5) -> list[list[t
     sims[:, skip] = -float("inf")
     top = sims.topk(k, dim=1)
     return [[(names[i], round(v, 3)) for v, i in zip(vs.tolist(), ids.tolist())] for vs, ids in zip(top.values, top.indices)]
-
-# %% ../nbs/11_composed.ipynb #2a99895e
-CORPORA_ORDER = ("soundworld", "instruments", "scenes")
-
-COMPOSED_SIZES = {
-    # CPU: 3 seeds x 5 trainings of 8 epochs (the measured wall time is in composed.md)
-    "tiny": dict(preset="tiny", n_target=1024, n_labeled=512, n_unlabeled=640, epochs=8, batch_size=32, lr=2e-3, warmup_steps=10),
-    # a GPU (or a long CPU run): 8x the clips, the paper's 30 epochs
-    "small": dict(preset="tiny", n_target=8192, n_labeled=4096, n_unlabeled=5120, epochs=30, batch_size=64, lr=1e-3, warmup_steps=100),
-}
-
-METRICS = ("R@1", "R@5", "R@10", "mAP@10")
-
-# paper 4, Table 1 (Clotho target), for the side-by-side view: text->audio then audio->text
-PAPER4_CLOTHO = {
-    "vanilla": [15.75, 39.94, 52.27, 25.99, 17.22, 40.86, 55.69, 27.71],
-    "finetune": [16.98, 40.69, 54.12, 27.27, 15.89, 39.9, 52.63, 26.11],
-    "composed (AudioCaps audio)": [18.56, 42.78, 57.03, 29.15, 19.43, 42.58, 56.75, 29.07],
-    "composed (AudioSet audio)": [18.41, 43.73, 57.67, 29.21, 17.99, 41.91, 56.08, 28.46],
-    "finetune† (all labels)": [17.28, 41.01, 54.64, 27.66, 15.98, 38.56, 53.49, 26.15],
-    "concatenate‡ (all labels)": [18.01, 44.34, 57.22, 29.16, 19.9, 42.68, 56.84, 29.8],
-}
-
-# %% ../nbs/11_composed.ipynb #d2970fb9
-def _retrieval_row(model, test) -> dict:
-    from clapbook.evaluate import evaluate_retrieval
-    r = evaluate_retrieval(model, test)
-    return {f"{d}/{m}": 100 * float(r[f"{d}/{m}"]) for d in ("text_to_audio", "audio_to_text") for m in METRICS}
-
-def _mean_std(rows: list[dict]) -> dict:
-    return {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows]))) for k in rows[0]}
-
-def composed_table(summary: dict, methods: dict, corpora: list[str]) -> str:
-    "Markdown table of `summary` ({method: {metric: (mean, std)}}) with the training data of each corpus, like paper 4's Table 1."
-    head = "| method | " + " | ".join(corpora) + " | " + " | ".join(f"t2a {m}" for m in METRICS) + " | " \
-        + " | ".join(f"a2t {m}" for m in METRICS) + " |"
-    lines = [head, "|" + "---|" * (1 + len(corpora) + 2 * len(METRICS))]
-    for name, spec in methods.items():
-        if name not in summary: continue
-        cells = [f"{summary[name][f'{d}/{m}'][0]:.1f} ± {summary[name][f'{d}/{m}'][1]:.1f}"
-                 for d in ("text_to_audio", "audio_to_text") for m in METRICS]
-        lines.append(f"| {name} | " + " | ".join(spec["data"].get(c, "-") for c in corpora) + " | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-def reproduce_composed(out_dir="experiments/results", seeds=(0, 1, 2), size: str = "tiny", device: str = "cpu",
-                       steps: int | None = None, target: str = "soundworld", others=("instruments", "scenes"),
-                       preset: str | None = None, n_target: int | None = None, n_labeled: int | None = None,
-                       n_unlabeled: int | None = None, epochs: int | None = None, batch_size: int | None = None,
-                       methods=None, progress: bool = False, command: str | None = None) -> dict:
-    "Paper 4's Table 1 in miniature: vanilla, finetune, composed (per unlabeled corpus), finetune†, concatenate‡ over `seeds`; writes composed.json/.md to `out_dir`."
-    import datasets
-    from clapbook.model import CLAP, CLAP_PRESETS
-    from clapbook.train import TrainConfig, train
-    seeds = tuple(seeds)
-    if not seeds: raise ValueError("reproduce_composed: seeds is empty")
-    if size not in COMPOSED_SIZES: raise ValueError(f"reproduce_composed: size={size!r}; choose one of {list(COMPOSED_SIZES)}")
-    for c in (target, *others):
-        if c not in CORPORA_ORDER: raise ValueError(f"reproduce_composed: unknown corpus {c!r}; choose from {CORPORA_ORDER}")
-    if target in others or not others: raise ValueError(f"reproduce_composed: others={others!r} must be non-empty and exclude the target {target!r}")
-    names = ["vanilla", "finetune", *[f"composed ({c} audio)" for c in others], "finetune† (all labels)", "concatenate‡ (all labels)"]
-    if methods is not None and [m for m in methods if m not in names]:
-        raise ValueError(f"reproduce_composed: unknown methods {[m for m in methods if m not in names]}; choose from {names}")
-    cfgd = dict(COMPOSED_SIZES[size])
-    for k, v in dict(preset=preset, n_target=n_target, n_labeled=n_labeled, n_unlabeled=n_unlabeled,
-                     epochs=epochs, batch_size=batch_size).items():
-        if v is not None: cfgd[k] = v
-    t0 = time.perf_counter()
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    pairs = lambda ds: ds.select_columns(["audio", "caption"]).cast_column("audio", datasets.Audio(decode=False))
-    tgt = _corpus(target, cfgd["n_target"])
-    labeled = pairs(tgt["train"]).select(range(min(cfgd["n_labeled"], len(tgt["train"]))))
-    other = {c: pairs(_corpus(c, cfgd["n_unlabeled"])["train"]) for c in others}
-    audio_only = {c: d.select_columns(["audio"]) for c, d in other.items()}   # the unlabeled view: no captions
-    all_pairs = datasets.concatenate_datasets([labeled, *other.values()])
-    fe = FRONTENDS[CLAP_PRESETS[cfgd["preset"]].frontend]
-    mix = lambda partners, col=None, seed=0: MixPairs(labeled, partners, fe.sample_rate, fe.clip_seconds, fe.pad,
-                                                      seed=seed, partner_text_column=col)
-    spec = {"vanilla": {"data": {target: "-"}},
-            "finetune": {"data": {target: "A+T"}, "train": lambda s: (labeled, None, None)}}
-    for c in others:
-        spec[f"composed ({c} audio)"] = {"data": {target: "A+T", c: "Audio"},
-                                         "train": lambda s, c=c: (mix(audio_only[c], seed=s), composed_loss, collate_mix)}
-    spec["finetune† (all labels)"] = {"data": {target: "A+T", **{c: "A+T" for c in others}},
-                                      "train": lambda s: (all_pairs, None, None)}
-    spec["concatenate‡ (all labels)"] = {"data": {target: "A+T", **{c: "A+T" for c in others}},
-                                         "train": lambda s: (mix(datasets.concatenate_datasets(list(other.values())), "caption", s),
-                                                             concatenate_loss, collate_mix)}
-    if methods is not None: spec = {k: v for k, v in spec.items() if k in methods}
-    command = command or f"reproduce_composed(seeds={seeds}, size={size!r}, device={device!r}, steps={steps})"
-
-    def write(runs: list, seeds_done: list) -> dict:
-        keys = [f"{d}/{m}" for d in ("text_to_audio", "audio_to_text") for m in METRICS]
-        summary = {name: _mean_std([{k: r[k] for k in keys} for r in runs if r["method"] == name])
-                   for name in spec if any(r["method"] == name for r in runs)}
-        corpora = [target, *others]
-        ft = summary.get("finetune")
-        gains = {name: {d: 100 * (summary[name][f"{d}/R@1"][0] / ft[f"{d}/R@1"][0] - 1) if ft and ft[f"{d}/R@1"][0] > 0 else None
-                        for d in ("text_to_audio", "audio_to_text")}
-                 for name in spec if name.startswith("composed") and ft}
-        wall = time.perf_counter() - t0
-        machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                   "device": device, "torch": torch.__version__, "clapbook": __version__}
-        date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        result = {"config": {**cfgd, "target": target, "others": list(others), "seeds": list(seeds_done), "steps": steps,
-                             "test_clips": len(tgt["test"]), "labeled_pairs": len(labeled),
-                             "unlabeled_clips": {c: len(d) for c, d in other.items()}},
-                  "summary": {k: {m: list(v) for m, v in s.items()} for k, s in summary.items()},
-                  "relative_r1_gain_over_finetune_percent": gains, "runs": runs, "command": command, "machine": machine,
-                  "date": date, "wall_seconds": wall}
-        (out / "composed.json").write_text(json.dumps(result, indent=2))
-        md = [f"# Paper 4, Table 1 in miniature (target: {target}; unlabeled audio: {', '.join(others)})", "",
-              f"Retrieval on the {target} test split ({len(tgt['test'])} clips), in %, mean ± std over seeds {list(seeds_done)}. "
-              f"{len(labeled)} labeled pairs; preset {cfgd['preset']}; {cfgd['epochs'] if steps is None else str(steps) + ' steps'}"
-              f"{' epochs' if steps is None else ''}, batch {cfgd['batch_size']}.", "",
-              composed_table(summary, spec, corpora), "",
-              "Relative R@1 gain of composed over finetune (%): " +
-              "; ".join(f"{k}: t2a {v['text_to_audio']:+.1f}, a2t {v['audio_to_text']:+.1f}" for k, v in gains.items()
-                        if None not in v.values()), "",
-              f"Command: `{command}`  ", f"Machine: {machine['platform']}, {machine['cpus']} CPUs, {machine['torch_threads']} torch threads, "
-              f"device {device}, torch {machine['torch']}, clapbook {__version__}  ", f"Date: {date}; wall time {wall / 60:.1f} min"]
-        (out / "composed.md").write_text("\n".join(md) + "\n")
-        return result
-    runs = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        base = CLAP(CLAP_PRESETS[cfgd["preset"]])
-        for name, s in spec.items():
-            t1 = time.perf_counter()
-            model = copy.deepcopy(base)
-            step_count = 0
-            if "train" in s:
-                ds, loss_fn, collate_fn = s["train"](seed)
-                if loss_fn is composed_loss: add_a2t(model, seed=seed)
-                cfg = TrainConfig(epochs=cfgd["epochs"], max_steps=steps, batch_size=cfgd["batch_size"], lr=cfgd["lr"],
-                                  scheduler="cosine", warmup_steps=min(cfgd["warmup_steps"], steps or 10 ** 9),
-                                  device=device, seed=seed, progress=progress, log_every=10)
-                step_count = train(model, ds, cfg, loss_fn=loss_fn, collate_fn=collate_fn)["step"]
-            metrics = _retrieval_row(model, tgt["test"])
-            runs.append({"method": name, "seed": seed, "steps": step_count, "seconds": time.perf_counter() - t1, **metrics})
-            if progress: print(f"seed {seed} {name}: {step_count} steps, t2a R@1 {metrics['text_to_audio/R@1']:.1f}, "
-                               f"a2t R@1 {metrics['audio_to_text/R@1']:.1f} ({time.perf_counter() - t1:.0f} s)", flush=True)
-        result = write(runs, sorted({r["seed"] for r in runs}))   # after every seed: an interrupted run keeps its seeds
-    return result

@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,6 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from . import __version__
 from .audio import FRONTENDS, audio_to_bytes
 from .model import CLAP, CLAP_PRESETS, prepare_audio
 from .losses import soft_clap_loss, upcast
@@ -32,12 +29,10 @@ from .train import TrainConfig, train
 from .evaluate import DEFAULT_TEMPLATE, class_text_embeddings, evaluate_zero_shot
 
 # %% auto #0
-__all__ = ['CURATION_TASKS', 'AUDIO_EXTENSIONS', 'CURATION_SIZES', 'TABLE2_ROWS', 'TABLE3_ROWS', 'PAPER_TABLE2', 'PAPER_TABLE3',
-           'backgrounds', 'curation_world', 'load_world', 'embed_to_disk', 'chunked_search', 'curate_du', 'curate_ds',
-           'curate_ads', 'train_teacher', 'evaluate_tasks', 'curation_counts', 'plot_similarity_histogram',
-           'TeacherPairs', 'collate_teacher_pairs', 'ReplayCollate', 'soft_label_loss_fn', 'train_student',
-           'list_audio', 'read_captions', 'curate', 'format_curation_tables', 'write_curation_results',
-           'merge_curation_results', 'reproduce_curation', 'curation_frame', 'curation_deltas']
+__all__ = ['CURATION_TASKS', 'AUDIO_EXTENSIONS', 'backgrounds', 'curation_world', 'load_world', 'embed_to_disk', 'chunked_search',
+           'curate_du', 'curate_ds', 'curate_ads', 'train_teacher', 'evaluate_tasks', 'curation_counts',
+           'plot_similarity_histogram', 'TeacherPairs', 'collate_teacher_pairs', 'ReplayCollate', 'soft_label_loss_fn',
+           'train_student', 'list_audio', 'read_captions', 'curate']
 
 # %% ../nbs/10_curation.ipynb #e8383d7a
 CURATION_TASKS = {"soundworld": "ESC-50", "instruments": "UrbanSound8K", "backgrounds": "TUT17"}
@@ -383,207 +378,3 @@ def curate(teacher, audio, captions, strategy: str = "du", threshold: float = 0.
                              "similarity": got["similarity"].round(4)})
     rows.to_csv(out / "metadata.csv", index=False)
     return rows
-
-# %% ../nbs/10_curation.ipynb #fbd11af1
-CURATION_SIZES = {
-    "test": dict(preset="tiny", n=48, pool=32, n_test=32, teacher_steps=8, student_steps=2, batch_size=16),
-    "tiny": dict(preset="tiny", n=1024, pool=1024, n_test=256, teacher_steps=600, student_steps=60, batch_size=32),
-    "base": dict(preset="tiny", n=8192, pool=16384, n_test=1024, teacher_steps=8000, student_steps=800, batch_size=64),
-}
-TABLE2_ROWS = ("CLAP teacher", "SL", "DU", "DU+SL", "DS", "DS+SL", "ADS", "ADS+SL")
-TABLE3_ROWS = ("teacher (all pairs)", "teacher (10% pairs)", "DU", "ADS", "ADS+SL")
-PAPER_TABLE2 = {"CLAP teacher": (81.9, 74.8, 29.8), "SL": (83.1, 73.9, 30.1), "DU": (82.4, 73.9, 31.5),
-                "DU+SL": (83.0, 74.9, 29.9), "DS": (78.8, 73.2, 29.8), "DS+SL": (83.5, 75.5, 31.8),
-                "ADS": (84.2, 74.2, 32.5), "ADS+SL": (85.1, 77.4, 36.0)}
-# Table 3's row names are lost in the paper's text; section 4.2 names them (teacher 10%: 74.2, DU: 78.9, ADS+SL: 81.3)
-PAPER_TABLE3 = {"teacher (all pairs)": (81.9, 74.8, 29.8), "teacher (10% pairs)": (74.2, 73.5, 30.9),
-                "DU": (78.9, 73.7, 28.8), "ADS+SL": (81.3, 74.5, 31.3)}
-
-def _teacher_sets(teacher: CLAP, world: dict, paired, emb_dir: Path, keep_du: float, keep_ds: float, keep_ads: float,
-                  batch_size: int) -> dict:
-    "Embed with `teacher` and curate: DU, and per task DS (paired pairs only) and ADS; thresholds from the keep fractions."
-    caps = world["train"]["caption"]
-    train_audio = list(world["train"]["audio"])
-    pool_emb = embed_to_disk(teacher.embed_audio, world["pool"], emb_dir / "pool_audio.npy", batch_size=64, progress=False)
-    cap_emb = embed_to_disk(teacher.embed_text, caps, emb_dir / "captions.npy", progress=False)
-    train_emb = embed_to_disk(teacher.embed_audio, train_audio, emb_dir / "train_audio.npy", batch_size=64, progress=False)
-    paired = np.asarray(paired)
-    best = chunked_search(pool_emb, cap_emb, k=1)["score"][:, 0]
-    sigma = float(np.quantile(best, 1 - keep_du))
-    du = curate_du(pool_emb, cap_emb, sigma)
-    pairs = lambda df, audio, a_emb, a_col: TeacherPairs(audio, caps, df[a_col], df["caption" if a_col == "audio" else "pair"], a_emb, cap_emb)
-    hidden, train_labels = world["pool_hidden"]["label"].to_numpy(), np.asarray(world["train"]["label"])
-    precision = lambda df: float(np.mean(hidden[df["audio"]] == train_labels[df["caption"]])) if len(df) else float("nan")
-    out = {"train": TeacherPairs(train_audio, caps, paired, paired, train_emb, cap_emb),
-           "du": pairs(du, world["pool"], pool_emb, "audio"), "ds": {}, "ads": {},
-           "table1": {"DU": {"pairs": len(du), "threshold": sigma, "label_precision": precision(du)}},
-           "best_scores": best}
-    for task, v in world["tasks"].items():
-        prompt = class_text_embeddings(teacher, v["labels"]).numpy()
-        text_best = chunked_search(cap_emb, prompt, k=1)["score"][:, 0]
-        s_ds = float(np.quantile(text_best, 1 - keep_ds))
-        ds = curate_ds(cap_emb, prompt, s_ds)                                  # captions near the task (text only)
-        ds_paired = ds[np.isin(ds["pair"], paired)]                            # ... of which the teacher had the audio
-        ads_best = chunked_search(pool_emb, np.asarray(cap_emb[np.sort(ds["pair"].to_numpy())]), k=1)["score"][:, 0]
-        s_ads = float(np.quantile(ads_best, 1 - keep_ads))
-        ads = curate_ads(pool_emb, cap_emb, ds, s_ads)
-        out["ds"][task] = pairs(ds_paired, train_audio, train_emb, "pair")
-        out["ads"][task] = pairs(ads, world["pool"], pool_emb, "audio")
-        out["table1"][task] = {"DS pairs": len(ds_paired), "DS threshold": s_ds, "ADS pairs": len(ads),
-                               "ADS threshold": s_ads, "ADS label_precision": precision(ads)}
-    return out
-
-def _mean_std(values) -> str:
-    v = 100 * np.asarray(values, dtype=float)
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
-
-def format_curation_tables(results: dict) -> str:
-    "Markdown: Table 1's analogue, Tables 2 and 3 (mean ± std over seeds, %) beside the paper's numbers."
-    tasks = list(CURATION_TASKS)
-    head = "| model | " + " | ".join(f"{t} ({CURATION_TASKS[t]})" for t in tasks) + " |\n|---|" + "---|" * len(tasks) + "\n"
-    md = []
-    t1 = results.get("table1", {})
-    if t1:
-        md.append(f"### Table 1 analogue: pairs curated (seed {results['seeds_done'][0]}'s teacher)\n")
-        md.append(f"DU: {t1['DU']['pairs']} pairs at sigma = {t1['DU']['threshold']:.3f} "
-                  f"(clip label = caption label for {100 * t1['DU']['label_precision']:.1f}% of them)\n")
-        md.append("| task | DS pairs | DS threshold | ADS pairs | ADS threshold | ADS label precision |\n|---|---|---|---|---|---|")
-        md += [f"| {t} | {t1[t]['DS pairs']} | {t1[t]['DS threshold']:.3f} | {t1[t]['ADS pairs']} | {t1[t]['ADS threshold']:.3f} | "
-               f"{100 * t1[t]['ADS label_precision']:.1f}% |" for t in tasks if t in t1]
-        md.append("")
-    for key, rows, paper, title in (("table2", TABLE2_ROWS, PAPER_TABLE2, "Table 2 analogue: zero-shot accuracy (%), teacher on all pairs"),
-                                    ("table3", TABLE3_ROWS, PAPER_TABLE3, "Table 3 analogue: zero-shot accuracy (%), teacher on 10% of the pairs")):
-        got = results.get(key, {})
-        if not got: continue
-        md.append(f"### {title}\n\nclapbook (n = {len(results['seeds_done'])} seeds):\n\n" + head.rstrip())
-        md += [f"| {r} | " + " | ".join(_mean_std(got[r][t]) if got.get(r, {}).get(t) else "" for t in tasks) + " |"
-               for r in rows if r in got]
-        md.append("\npaper 2 (ESC-50, UrbanSound8K, TUT17; mean of 3 runs):\n\n" + head.rstrip())
-        md += [f"| {r} | " + " | ".join(f"{x:.1f}" for x in v) + " |" for r, v in paper.items()]
-        md.append("")
-    return "\n".join(md)
-
-def write_curation_results(res: dict, out_dir) -> Path:
-    "Write `res` (from `reproduce_curation`) to `out_dir/curation.json` and `curation.md` (tables, command, machine, date, wall time)."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    (out / "curation.json").write_text(json.dumps(res, indent=1, default=float))
-    c, m = res["config"], res["machine"]
-    runs = res.get("runs") or [{"command": res["command"], "seeds": res["seeds_done"], "wall_seconds": res.get("wall_seconds", 0)}]
-    md = ["# Paper 2 in miniature: curation with a teacher\n",
-          "\n".join(f"Command: `{r['command']}` (seeds {r['seeds']}: wall time {r['wall_seconds'] / 60:.1f} min)  " for r in runs),
-          f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']} ({m['torch_threads']} threads), device {c['device']}  ",
-          f"Date: {res['date']}  ",
-          f"Setting: {c['train_pairs']} paired clips, {c['pool_clips']} pool clips, test clips {c['test_clips']}; teacher "
-          f"{c['teacher_steps']} steps, students {c['student_steps']} steps, batch {c['batch_size']}, beta {c['beta']}, "
-          f"replay p {c['replay_p']}\n", format_curation_tables(res)]
-    (out / "curation.md").write_text("\n".join(md))
-    return out
-
-def merge_curation_results(files, out_dir="experiments/results") -> dict:
-    "Combine the `curation.json` of runs on different seeds (same config, e.g. run side by side) into one result."
-    parts = sorted((json.loads(Path(f).read_text()) for f in files), key=lambda r: r["seeds_done"][0])
-    res = copy.deepcopy(parts[0])
-    res["runs"] = [{"command": p["command"], "seeds": p["seeds_done"], "wall_seconds": p["wall_seconds"]} for p in parts]
-    for p in parts[1:]:
-        if {k: v for k, v in p["config"].items() if k != "seeds"} != {k: v for k, v in res["config"].items() if k != "seeds"}:
-            raise ValueError("merge_curation_results: the runs used different configurations")
-        for key in ("table2", "table3"):
-            for row, cols in p.get(key, {}).items():
-                for t, v in cols.items(): res[key][row][t] += v
-        for name, v in p["run_seconds"].items(): res["run_seconds"].setdefault(name, []).extend(v)
-        res["seeds_done"] += p["seeds_done"]
-    res["config"]["seeds"] = res["seeds_done"]
-    res["wall_seconds"] = max(p["wall_seconds"] for p in parts)
-    write_curation_results(res, out_dir)
-    return res
-
-def reproduce_curation(out_dir="experiments/results", seeds=(0, 1, 2), size: str = "tiny", device: str = "cpu",
-                       steps: int | None = None, work_dir=None, beta: float = 0.3, replay_p: float = 0.25,
-                       keep_du: float = 0.5, keep_ds: float = 0.15, keep_ads: float = 0.3, subset: float = 0.1,
-                       table3: bool = True, progress: bool = False, command: str | None = None) -> dict:
-    "Paper 2's Tables 1-3 in miniature: teacher, curated students (SL, DU, DS, ADS, +SL), 10%-pairs teacher; writes curation.json/.md."
-    if size not in CURATION_SIZES: raise ValueError(f"reproduce_curation: size must be one of {list(CURATION_SIZES)}, not {size!r}")
-    cfg = dict(CURATION_SIZES[size])
-    if steps is not None: cfg["teacher_steps"], cfg["student_steps"] = int(steps), max(1, int(steps) // 10)
-    t0, out = time.perf_counter(), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(work_dir) if work_dir is not None else out / ".curation-work"
-    world = curation_world(work / "data", n=cfg["n"], pool=cfg["pool"], n_test=cfg["n_test"], progress=progress)
-    tasks, n_train = world["tasks"], len(world["train"])
-    res = {"config": {**cfg, "size": size, "device": device, "beta": beta, "replay_p": replay_p, "keep_du": keep_du,
-                      "keep_ds": keep_ds, "keep_ads": keep_ads, "subset": subset, "seeds": list(seeds),
-                      "train_pairs": n_train, "pool_clips": len(world["pool"]),
-                      "test_clips": {t: len(v["dataset"]) for t, v in tasks.items()}},
-           "command": command or f"reproduce_curation(seeds={tuple(seeds)}, size={size!r}, device={device!r}, steps={steps})",
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                       "torch": torch.__version__, "clapbook": __version__},
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "table2": {r: {t: [] for t in tasks} for r in TABLE2_ROWS},
-           "table3": {r: {t: [] for t in tasks} for r in TABLE3_ROWS} if table3 else {}, "seeds_done": [], "run_seconds": {}}
-    st = dict(steps=cfg["student_steps"], batch_size=cfg["batch_size"], device=device)
-
-    def run(name, teacher, sets, beta_, replay, names, seed):
-        t1 = time.perf_counter()
-        student = train_student(teacher, sets, beta=beta_, replay=replay, replay_p=replay_p if replay is not None else 0.0, seed=seed, **st)
-        acc = evaluate_tasks(student, tasks, names)
-        res["run_seconds"].setdefault(name, []).append(round(time.perf_counter() - t1, 1))
-        return acc
-
-    def save():
-        res["wall_seconds"] = round(time.perf_counter() - t0, 1)
-        write_curation_results(res, out)
-
-    for seed in seeds:
-        t1 = time.perf_counter()
-        teacher = train_teacher(world["train"], cfg["preset"], cfg["teacher_steps"], cfg["batch_size"], seed=seed, device=device)
-        res["run_seconds"].setdefault("teacher", []).append(round(time.perf_counter() - t1, 1))
-        for t, a in evaluate_tasks(teacher, tasks).items(): res["table2"]["CLAP teacher"][t].append(a)
-        sets = _teacher_sets(teacher, world, np.arange(n_train), work / f"emb-seed{seed}", keep_du, keep_ds, keep_ads, cfg["batch_size"])
-        if seed == seeds[0]:
-            res["table1"] = sets["table1"]
-            h, e = np.histogram(sets["best_scores"], bins=40)
-            res["histogram"] = {"counts": h.tolist(), "edges": e.round(4).tolist(), "threshold": sets["table1"]["DU"]["threshold"]}
-        rows = {"SL": (sets["train"], beta, None, None), "DU": (sets["du"], 0.0, sets["train"], None),
-                "DU+SL": (sets["du"], beta, sets["train"], None)}
-        for name, (data, b, rep, _) in rows.items():
-            for t, a in run(name, teacher, data, b, rep, None, seed).items(): res["table2"][name][t].append(a)
-        for t in tasks:
-            for name, data, b, rep in (("DS", sets["ds"][t], 0.0, None), ("DS+SL", sets["ds"][t], beta, None),
-                                       ("ADS", sets["ads"][t], 0.0, sets["ds"][t]), ("ADS+SL", sets["ads"][t], beta, sets["ds"][t])):
-                res["table2"][name][t].append(run(name, teacher, data, b, rep, [t], seed)[t])
-        if table3:
-            for t in tasks: res["table3"]["teacher (all pairs)"][t].append(res["table2"]["CLAP teacher"][t][-1])
-            rng = np.random.default_rng(seed)
-            sub = np.sort(rng.choice(n_train, max(cfg["batch_size"], int(round(subset * n_train))), replace=False))
-            t1 = time.perf_counter()
-            small = train_teacher(world["train"].select(sub), cfg["preset"], max(1, cfg["teacher_steps"] // 2), cfg["batch_size"],
-                                  seed=seed, device=device)
-            res["run_seconds"].setdefault("teacher 10%", []).append(round(time.perf_counter() - t1, 1))
-            for t, a in evaluate_tasks(small, tasks).items(): res["table3"]["teacher (10% pairs)"][t].append(a)
-            s10 = _teacher_sets(small, world, sub, work / f"emb10-seed{seed}", keep_du, keep_ds, keep_ads, cfg["batch_size"])
-            for t, a in run("DU", small, s10["du"], 0.0, s10["train"], None, seed).items(): res["table3"]["DU"][t].append(a)
-            for t in tasks:
-                rep = s10["ds"][t] if len(s10["ds"][t]) else s10["train"]
-                res["table3"]["ADS"][t].append(run("ADS", small, s10["ads"][t], 0.0, rep, [t], seed)[t])
-                res["table3"]["ADS+SL"][t].append(run("ADS+SL", small, s10["ads"][t], beta, rep, [t], seed)[t])
-        res["seeds_done"].append(seed)
-        save()
-    return res
-
-# %% ../nbs/10_curation.ipynb #11542843
-def curation_frame(results: dict, table: str = "table2", paper: bool = False) -> pd.DataFrame:
-    "A table of the results as a DataFrame (accuracy in %, mean ± std over seeds), or the paper's numbers beside it."
-    if paper:
-        ref = PAPER_TABLE2 if table == "table2" else PAPER_TABLE3
-        return pd.DataFrame({f"{t} ({CURATION_TASKS[t]})": [v[i] for v in ref.values()] for i, t in enumerate(CURATION_TASKS)},
-                            index=list(ref))
-    got = results[table]
-    return pd.DataFrame({f"{t} ({CURATION_TASKS[t]})": [_mean_std(got[r][t]) if got[r][t] else "" for r in got]
-                         for t in CURATION_TASKS}, index=list(got))
-
-def curation_deltas(results: dict, table: str = "table2") -> pd.DataFrame:
-    "Each row's mean accuracy minus its teacher's (percentage points), seed by seed paired, for each task."
-    got = results[table]
-    base = got["CLAP teacher" if table == "table2" else "teacher (10% pairs)"]
-    return pd.DataFrame({t: {r: round(100 * float(np.mean(np.asarray(got[r][t]) - np.asarray(base[t]))), 1)
-                             for r in got if len(got[r][t]) == len(base[t])} for t in CURATION_TASKS})

@@ -9,12 +9,6 @@ Docs: https://clapbook.github.io/clapbook/nbs/pretraining.html.md"""
 # %% ../nbs/14_pretraining.ipynb #d17e9554
 from __future__ import annotations
 
-import json
-import os
-import platform
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -25,9 +19,8 @@ from transformers import GPT2LMHeadModel
 from .text import TextEncoderConfig, hf_config, load_gpt2_tokenizer
 
 # %% auto #0
-__all__ = ['PRETRAIN_SIZES', 'PRETRAININGS', 'Mapper', 'build_decoder', 'PrefixLM', 'build_inputs', 'prefix_lm_loss',
-           'greedy_decode', 'beam_decode', 'decode_text', 'fit_prefix_lm', 'task_examples', 'AudioTaskModel',
-           'pretrain_audio_encoder', 'pretraining_markdown', 'reproduce_pretraining']
+__all__ = ['Mapper', 'build_decoder', 'PrefixLM', 'build_inputs', 'prefix_lm_loss', 'greedy_decode', 'beam_decode', 'decode_text',
+           'fit_prefix_lm', 'task_examples', 'AudioTaskModel', 'pretrain_audio_encoder']
 
 # %% ../nbs/14_pretraining.ipynb #c4b349aa
 class Mapper(nn.Module):
@@ -304,92 +297,3 @@ def pretrain_audio_encoder(model: AudioTaskModel, waves: Tensor, examples=None, 
             if step % log_every == 0 or step == steps: history.append({"step": step, "loss": loss.item()})
     finally: model.eval()
     return history
-
-# %% ../nbs/14_pretraining.ipynb #69c04adb
-PRETRAIN_SIZES = {   # clips per corpus, pretraining steps, CLAP steps, batch
-    "test": dict(n=240, pretrain_steps=4, clap_steps=4, batch_size=16),
-    "tiny": dict(n=1024, pretrain_steps=300, clap_steps=200, batch_size=32),
-    "base": dict(n=8192, pretrain_steps=4000, clap_steps=4000, batch_size=128),
-}
-PRETRAININGS = ("none (from scratch)", "classification", "multi-task (eq. 5)")
-
-def pretraining_markdown(res: dict) -> str:
-    "The markdown report of `reproduce_pretraining`: header, then the Zero-Shot score and each task per pretraining."
-    runs, m = res["runs"], res["machine"]
-    status = "" if res["complete"] else f"**Partial: {res['runs_done']} of {res['runs_planned']} runs finished.**  \n"
-    head = (f"# Multi-task audio pretraining in miniature (paper 1, HTSAT-22 vs HTSAT)\n\n{status}"
-            f"Command: `{res['command']}`  \nDate: {res['date']}; wall time {res['wall_seconds'] / 60:.1f} min  \n"
-            f"Machine: {m['platform']}, {m['cpus']} CPUs, {m['torch_threads']} torch threads, device {res['device']}, "
-            f"torch {m['torch']}, clapbook {m['clapbook']}  \nSize {res['size']!r}: {res['sizes']}; seeds {res['seeds']}; "
-            f"CLAP preset 'tiny' (CNN14-tiny + frozen MiniLM). Mean ± sample std over the seeds that ran.\n\n")
-    keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
-    lines = ["| audio encoder pretraining | seeds | final pretraining loss | Zero-Shot score | " + " | ".join(keys) + " |",
-             "|---|---|---:|---:|" + "---:|" * len(keys)]
-    for p in PRETRAININGS:
-        rs = [r for r in runs if r["pretraining"] == p]
-        if not rs: continue
-        sc = np.array([r["score"] for r in rs])
-        std = sc.std(ddof=1) if len(sc) > 1 else 0.0
-        loss = "-" if rs[0]["pretrain_loss"] is None else f"{np.mean([r['pretrain_loss'] for r in rs]):.3f}"
-        cells = [f"{np.mean([r['metrics'][k] for r in rs]):.3f}" for k in keys]
-        lines.append(f"| {p} | {','.join(str(r['seed']) for r in rs)} | {loss} | {sc.mean():.3f} ± {std:.3f} | " + " | ".join(cells) + " |")
-    return head + "\n".join(lines) + "\n"
-
-def reproduce_pretraining(out_dir="experiments/results", seeds=(0, 1, 2), size: str = "tiny", device: str = "cpu",
-                          steps: int | None = None, lr: float = 2e-3, progress: bool = False, command: str | None = None) -> dict:
-    "Pretrain CNN14 not at all / on classification / on many tasks (eq. 5), build a tiny CLAP on each, score with the suite; writes pretraining.{json,md}."
-    from datasets import concatenate_datasets
-    from clapbook import __version__
-    from clapbook.benchmark import _corpus, benchmark, embedded_tasks
-    from clapbook.model import CLAP, CLAP_PRESETS
-    from clapbook.sounds import INSTRUMENT_CLASSES, SOUNDWORLD_CLASSES
-    from clapbook.train import TrainConfig, pick_device, train
-    if size not in PRETRAIN_SIZES: raise ValueError(f"reproduce_pretraining: size={size!r}; choose from {list(PRETRAIN_SIZES)}")
-    if not seeds: raise ValueError("reproduce_pretraining: give at least one seed")
-    sz = dict(PRETRAIN_SIZES[size])
-    if steps is not None: sz["pretrain_steps"] = sz["clap_steps"] = int(steps)
-    command = command or f"reproduce_pretraining(seeds={tuple(seeds)}, size={size!r}, device={device!r}, steps={steps})"
-    dev = pick_device(device)
-    cfg = CLAP_PRESETS["tiny"]
-    sw, ins = _corpus("soundworld", sz["n"], 0)["train"], _corpus("instruments", sz["n"], 0)["train"]
-    pairs = concatenate_datasets([d.select_columns(["audio", "caption"]) for d in (sw, ins)])
-    examples = task_examples(sw, "soundworld") + task_examples(ins, "instruments")
-    class_names = SOUNDWORLD_CLASSES + INSTRUMENT_CLASSES
-    classes = [class_names.index(l) for l in sw["label"]] + [len(SOUNDWORLD_CLASSES) + INSTRUMENT_CLASSES.index(l) for l in ins["label"]]
-    from clapbook.audio import FRONTENDS
-    waves = torch.cat([_waves(sw, FRONTENDS[cfg.frontend]), _waves(ins, FRONTENDS[cfg.frontend])])
-    tasks = embedded_tasks(n=sz["n"], seed=0)
-    machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-               "torch": torch.__version__, "clapbook": __version__}
-    folder = Path(out_dir); folder.mkdir(parents=True, exist_ok=True)
-    t0, runs, res = time.perf_counter(), [], {}
-    for seed in seeds:
-        for p in PRETRAININGS:
-            t = time.perf_counter()
-            encoder_state, loss = None, None
-            if p != PRETRAININGS[0]:
-                head = "class" if p == "classification" else "text"
-                pre = AudioTaskModel(cfg, head=head, num_classes=len(class_names), seed=seed).to(dev)
-                hist = pretrain_audio_encoder(pre, waves, examples if head == "text" else None, classes if head == "class" else None,
-                                              steps=sz["pretrain_steps"], batch_size=sz["batch_size"], lr=lr, seed=seed, log_every=50)
-                encoder_state, loss = {k: v.detach().cpu() for k, v in pre.audio_encoder.state_dict().items()}, hist[-1]["loss"]
-                del pre
-            pretrain_s = time.perf_counter() - t
-            torch.manual_seed(seed)
-            model = CLAP(cfg)
-            if encoder_state is not None: model.audio_encoder.load_state_dict(encoder_state)
-            t = time.perf_counter()
-            train(model, pairs, TrainConfig(max_steps=sz["clap_steps"], batch_size=sz["batch_size"], lr=lr, scheduler="cosine",
-                                            warmup_steps=min(20, sz["clap_steps"]), device=device, seed=seed, progress=False, log_every=50))
-            clap_s = time.perf_counter() - t
-            table, score = benchmark(model.cpu(), tasks)
-            runs.append({"pretraining": p, "seed": seed, "score": score, "pretrain_loss": loss, "pretrain_seconds": pretrain_s,
-                         "clap_seconds": clap_s, "metrics": {f"{r.task} · {r.metric}": float(r.value) for r in table.itertuples()}})
-            if progress: print(f"{p} seed {seed}: score {score:.3f} (pretraining {pretrain_s:.0f} s, CLAP {clap_s:.0f} s)", flush=True)
-            res = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   "wall_seconds": time.perf_counter() - t0, "complete": len(runs) == len(seeds) * len(PRETRAININGS),
-                   "runs_done": len(runs), "runs_planned": len(seeds) * len(PRETRAININGS), "machine": machine,
-                   "device": device, "size": size, "sizes": sz, "seeds": list(seeds), "lr": lr, "runs": runs}
-            (folder / "pretraining.json").write_text(json.dumps(res, indent=1))
-            (folder / "pretraining.md").write_text(pretraining_markdown(res))
-    return res

@@ -8,13 +8,8 @@ Docs: https://clapbook.github.io/clapbook/nbs/temporal.html.md"""
 # %% ../nbs/09_temporal.ipynb #bea7a587
 from __future__ import annotations
 
-import json
-import os
-import platform
 import re
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,11 +25,10 @@ from .ranks import any_rank, global_clap_loss, global_temporal_loss
 from .evaluate import t_classify
 
 # %% auto #0
-__all__ = ['TEMPORAL_CONNECTORS', 'ORDER_CONNECTORS', 'LLM_PROMPT', 'RUN_SIZES', 'STAGES', 'METRICS', 'order_caption', 'Event',
-           'event_bank', 'place_events', 'temporal_example', 'temporal_set', 'event_phrases', 'reverse_order_caption',
-           'content_words', 'is_valid_negative', 'parse_llm_answer', 'LLMRewriter', 'negative_captions', 'TemporalMix',
-           'collate_temporal', 'tclap_loss_fn', 'evaluate_temporal', 'reversal_similarity', 'order_probe',
-           'temporal_presets', 'results_table', 'reproduce_temporal', 'merge_temporal_results']
+__all__ = ['TEMPORAL_CONNECTORS', 'ORDER_CONNECTORS', 'LLM_PROMPT', 'order_caption', 'Event', 'event_bank', 'place_events',
+           'temporal_example', 'temporal_set', 'event_phrases', 'reverse_order_caption', 'content_words',
+           'is_valid_negative', 'parse_llm_answer', 'LLMRewriter', 'negative_captions', 'TemporalMix',
+           'collate_temporal', 'tclap_loss_fn', 'evaluate_temporal', 'reversal_similarity', 'order_probe']
 
 # %% ../nbs/09_temporal.ipynb #e2abc61d
 TEMPORAL_CONNECTORS = {2: ["followed by", "and then", "after", "before", "then"],
@@ -368,135 +362,3 @@ def order_probe(model, a_label: str, b_label: str, connector: str = "followed by
     return dict(waves=waves, sample_rate=sr, captions=captions, labels=[[a_label, b_label], [b_label, a_label]],
                 similarity=sim, clip_prefers_own_caption=clip_right, caption_prefers_own_clip=caption_right,
                 margin=float((sim[0, 0] + sim[1, 1] - sim[0, 1] - sim[1, 0]) / 2), knows_order=n == 4, verdict=verdict)
-
-# %% ../nbs/09_temporal.ipynb #a76663ef
-RUN_SIZES = {   # data and steps per named size: "test" for the chapter's test run, "tiny" the 2-core CPU run, "full" a GPU run
-    "test": dict(n_clips=160, n_test=24, pretrain_steps=4, finetune_steps=4, batch_size=16),
-    "tiny": dict(n_clips=1024, n_test=200, pretrain_steps=200, finetune_steps=200, batch_size=32),
-    "full": dict(n_clips=8192, n_test=2000, pretrain_steps=3000, finetune_steps=3000, batch_size=128),
-}
-def temporal_presets() -> dict:
-    "The CLAP configs this chapter compares: chapter 05's presets plus 'htsat-minilm', HTS-AT with the tiny preset's frozen MiniLM text tower."
-    from dataclasses import replace
-    from clapbook.model import CLAP_PRESETS
-    return {**CLAP_PRESETS, "htsat-minilm": replace(CLAP_PRESETS["tiny"], audio_encoder="htsat")}
-
-STAGES = ("CLAP (baseline)", "fine-tuned, L_c only", "T-CLAP, L_c + λ L_t")
-METRICS = {"t_classify_t2a": "T-Classify T2A", "t_classify_a2t": "T-Classify A2T", "r1_t2a": "R@1 text->audio",
-           "r1_a2t": "R@1 audio->text", "zero_shot": "zero-shot acc.", "reversal_cos": "cos(clip, reversed) x100"}
-
-def _evaluate_all(model, corpus_test, test_set) -> dict:
-    "T-Classify, retrieval R@1 both ways, zero-shot accuracy (percent) and 100 x the clip-to-reversed-clip cosine."
-    from clapbook.evaluate import evaluate_retrieval, evaluate_zero_shot
-    tc, ret = evaluate_temporal(model, test_set), evaluate_retrieval(model, corpus_test)
-    return {"t_classify_t2a": tc["text_to_audio"], "t_classify_a2t": tc["audio_to_text"],
-            "r1_t2a": 100 * ret["text_to_audio/R@1"], "r1_a2t": 100 * ret["audio_to_text/R@1"],
-            "zero_shot": 100 * evaluate_zero_shot(model, corpus_test)["accuracy"],
-            "reversal_cos": 100 * tc["reversal_cosine"]}
-
-def results_table(summary: dict) -> str:
-    "A markdown table (mean ± std over seeds, percent) from `reproduce_temporal`'s summary."
-    lines = ["| audio encoder | model | seeds | " + " | ".join(METRICS.values()) + " |", "|---|---|---|" + "---:|" * len(METRICS)]
-    for preset, stages in summary.items():
-        for stage, m in stages.items():
-            seeds = ",".join(map(str, m.get("seeds", [])))
-            lines.append(f"| {preset} | {stage} | {seeds} | " + " | ".join(f"{m[k][0]:.1f} ± {m[k][1]:.1f}" for k in METRICS) + " |")
-    return "\n".join(lines)
-
-# %% ../nbs/09_temporal.ipynb #69a78a7d
-def reproduce_temporal(out_dir="experiments/results", seeds=(0, 1, 2), size: str = "tiny", device: str = "cpu",
-                       steps: int | None = None, presets=("tiny", "htsat-minilm"), lam: float = 0.5, pairs_per_triplet: int = 4,
-                       lr: float = 2e-3, progress: bool = False, command: str | None = None) -> dict:
-    "Paper 3 in miniature: pretrain CLAP, fine-tune with L_c only and with L_c + lam L_t, per preset and seed; writes temporal.{json,md}."
-    from clapbook.model import CLAP
-    from clapbook.sounds import soundworld
-    from clapbook.train import TrainConfig, train
-    if size not in RUN_SIZES: raise ValueError(f"reproduce_temporal: size={size!r}; choose from {list(RUN_SIZES)}")
-    configs = temporal_presets()
-    unknown = [p for p in presets if p not in configs]
-    if unknown: raise ValueError(f"reproduce_temporal: unknown presets {unknown}; choose from {list(configs)}")
-    if not seeds: raise ValueError("reproduce_temporal: give at least one seed")
-    sz = dict(RUN_SIZES[size])
-    if steps is not None: sz["pretrain_steps"] = sz["finetune_steps"] = int(steps)
-    t0, runs = time.perf_counter(), []
-    for seed in seeds:
-        corpus = soundworld(n=sz["n_clips"], seed=seed)
-        pairs = corpus["train"].select_columns(["audio", "caption", "label"])
-        bank_train = event_bank(corpus["train"], name="soundworld/train")
-        test_set = temporal_set(event_bank(corpus["test"], name="soundworld/test"), sz["n_test"], seed=10_000 + seed)
-        for preset in presets:
-            torch.manual_seed(seed)
-            model = CLAP(configs[preset])
-            cfg = dict(batch_size=sz["batch_size"], scheduler="cosine", device=device, seed=seed, progress=progress, log_every=50)
-            t = time.perf_counter()
-            train(model, pairs, TrainConfig(max_steps=sz["pretrain_steps"], lr=lr, warmup_steps=20, **cfg))
-            seconds = [time.perf_counter() - t]
-            results = {STAGES[0]: _evaluate_all(model, corpus["test"], test_set)}
-            start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            for stage, stage_lam in ((STAGES[1], 0.0), (STAGES[2], lam)):
-                model.load_state_dict(start)
-                mix = TemporalMix(pairs, bank_train, model.sample_rate, model.frontend.clip_seconds, pairs_per_triplet, seed=seed)
-                t = time.perf_counter()
-                train(model, mix, TrainConfig(max_steps=sz["finetune_steps"], lr=lr / 2, warmup_steps=10, **cfg),
-                      loss_fn=tclap_loss_fn(stage_lam), collate_fn=collate_temporal)
-                seconds.append(time.perf_counter() - t)
-                results[stage] = _evaluate_all(model, corpus["test"], test_set)
-            runs.append({"seed": seed, "preset": preset, "results": results, "train_seconds": seconds})
-            if progress: print(preset, seed, {s: {k: round(v, 1) for k, v in r.items()} for s, r in results.items()}, flush=True)
-            out = _write_results(out_dir, runs, len(seeds) * len(presets), time.perf_counter() - t0, command or (
-                f"reproduce_temporal(seeds={tuple(seeds)}, size={size!r}, device={device!r}, steps={steps}, presets={tuple(presets)}, "
-                f"lam={lam}, pairs_per_triplet={pairs_per_triplet}, lr={lr})"),
-                dict(size=size, sizes=sz, lam=lam, pairs_per_triplet=pairs_per_triplet, lr=lr, seeds=list(seeds),
-                     presets=list(presets), device=device))
-    return out
-
-def _write_results(out_dir, runs: list[dict], n_planned: int, wall: float, command: str, settings: dict) -> dict:
-    "Summarise the runs so far (mean, sample std over seeds) and write temporal.json and temporal.md; partial until all ran."
-    from clapbook import __version__
-    summary = {}
-    for preset in [p for p in settings["presets"] if any(r["preset"] == p for r in runs)]:
-        summary[preset] = {}
-        for stage in STAGES:
-            vals = {k: np.array([r["results"][stage][k] for r in runs if r["preset"] == preset]) for k in METRICS}
-            summary[preset][stage] = {k: [float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0] for k, v in vals.items()}
-            summary[preset][stage]["seeds"] = [r["seed"] for r in runs if r["preset"] == preset]
-    settings = dict(settings)
-    machine = settings.pop("machine", None) or {"platform": platform.platform(), "cpus": os.cpu_count(),
-               "torch_threads": torch.get_num_threads(), "device": settings["device"], "torch": torch.__version__, "clapbook": __version__}
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    complete = len(runs) == n_planned
-    out = {"command": command, "date": date, "wall_seconds": wall, "complete": complete, "runs_done": len(runs),
-           "runs_planned": n_planned, "machine": machine, **settings, "stages": list(STAGES), "metrics": METRICS,
-           "summary": summary, "runs": runs}
-    folder = Path(out_dir); folder.mkdir(parents=True, exist_ok=True)
-    (folder / "temporal.json").write_text(json.dumps(out, indent=1))
-    status = "" if complete else f"**Partial: {len(runs)} of {n_planned} runs finished.**  \n"
-    md = (f"# T-CLAP in miniature (paper 3)\n\n{status}Command: `{command}`  \nDate: {date}; wall time {wall / 60:.1f} min  \n"
-          f"Machine: {machine['platform']}, {machine['cpus']} CPUs, {machine['torch_threads']} torch threads, "
-          f"device {machine['device']}, torch {machine['torch']}, clapbook {machine['clapbook']}  \n"
-          f"Size {settings['size']!r}: {settings['sizes']}; lambda = {settings['lam']}, {settings['pairs_per_triplet']} pairs per "
-          f"temporal triplet, lr {settings['lr']} (fine-tuning: half); seeds {settings['seeds']}. "
-          f"All numbers in percent (the last column: 100 x the mean cosine between a clip's embedding and its reversed twin's; 100 = the audio side cannot tell the two orders apart), mean ± sample std over the seeds that ran.\n\n" + results_table(summary) + "\n")
-    (folder / "temporal.md").write_text(md)
-    return out
-
-# %% ../nbs/09_temporal.ipynb #0ce656cc
-def merge_temporal_results(parts, out_dir="experiments/results") -> dict:
-    "Combine the temporal.json of runs made side by side (e.g. one process per encoder) into one temporal.{json,md}."
-    missing = [str(p) for p in parts if not (Path(p) / "temporal.json").exists()]
-    if missing: raise FileNotFoundError(f"merge_temporal_results: no temporal.json in {missing}")
-    done = [json.loads((Path(p) / "temporal.json").read_text()) for p in parts]
-    keys = ("size", "sizes", "lam", "pairs_per_triplet", "lr", "device")
-    for d, p in zip(done[1:], parts[1:]):
-        differ = [k for k in keys if d[k] != done[0][k]]
-        if differ: raise ValueError(f"merge_temporal_results: {p} was run with other settings ({differ}) than {parts[0]}")
-    presets = list(dict.fromkeys(p for d in done for p in d["presets"]))
-    runs = sorted((r for d in done for r in d["runs"]), key=lambda r: (presets.index(r["preset"]), r["seed"]))
-    twice = {(r["preset"], r["seed"]) for r in runs if sum((q["preset"], q["seed"]) == (r["preset"], r["seed"]) for q in runs) > 1}
-    if twice: raise ValueError(f"merge_temporal_results: (preset, seed) {sorted(twice)} ran in more than one part")
-    settings = {k: done[0][k] for k in keys} | {"presets": presets,
-                                                "seeds": sorted({s for d in done for s in d["seeds"]}), "machine": done[0]["machine"]}
-    planned = {(p, s) for d in done for p in d["presets"] for s in d["seeds"]}
-    wall = max(d["wall_seconds"] for d in done)                     # they ran at the same time: the longest part
-    return _write_results(out_dir, runs, len(planned), wall, " & ".join(d["command"] for d in done)
-                          + " (side by side, then merged; wall time of the longest part)", settings)

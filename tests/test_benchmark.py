@@ -175,17 +175,3 @@ def test_task_from_folder_and_dataset(tmp_path, tasks):
                     lambda s: E(len(names))[next(i for i, c in enumerate(names) if s.endswith(c))])
     assert evaluate_task(m, t2)[0]["value"] == 1.0
     with pytest.raises(ValueError, match="no audio column 'sound'"): task_from(ds, audio_column="sound")
-
-
-def test_cli_reproduce_encoders(monkeypatch, tmp_path, tasks):
-    import clapbook.benchmark as bm
-    from clapbook.cli import main
-    one = {"cnn14+gpt2": bm.encoder_configs()["cnn14+gpt2"]}
-    monkeypatch.setattr(bm, "encoder_configs", lambda: one)
-    monkeypatch.setitem(bm.ENCODER_SIZES, "test", dict(n=240, steps=2, batch_size=8))     # the corpora of the fixture
-    main(["reproduce", "encoders", "--size", "test", "--seeds", "0", "--out", str(tmp_path), "--quiet"])
-    res = __import__("json").loads((tmp_path / "encoders.json").read_text())
-    assert res["complete"] and res["runs"][0]["combo"] == "cnn14+gpt2"
-    assert res["runs"][0]["score"] == pytest.approx(np.mean(list(res["runs"][0]["metrics"].values())))
-    assert "| cnn14+gpt2 | 0 |" in (tmp_path / "encoders.md").read_text()
-    with pytest.raises(ValueError, match="unknown encoder pairs"): bm.reproduce_encoders(tmp_path, combos=["cnn14+clip"], size="test")

@@ -1,5 +1,4 @@
 "Tests for clapbook.composed (chapter 11): the a2t module, pseudo-token positions and masks, composition, gradient routing."
-import json
 
 import pytest
 import torch
@@ -7,7 +6,7 @@ from torch import nn
 
 from clapbook.composed import (A2T, A2T_PROMPT, MixPairs, add_a2t, collate_mix, compose_audio, compose_text_inputs,
                                composed_loss, composed_loss_terms, concatenate_loss, frozen_call, gradient_norms,
-                               insert_token, nearest_tokens, pseudo_text_inputs, reproduce_composed)
+                               insert_token, nearest_tokens, pseudo_text_inputs)
 from clapbook.model import CLAP, CLAP_PRESETS
 from clapbook.text import TextEncoder, TextEncoderConfig, pad_right
 from clapbook.train import TrainConfig, train
@@ -219,15 +218,3 @@ def test_nearest_tokens_finds_a_real_word(minilm_clap):
     near = nearest_tokens(te, te.get_input_embeddings().weight[ids], k=3)
     assert [r[0][0] for r in near] == ["bell", "rain"] and abs(near[0][0][1] - 1.0) < 1e-5
     assert all(not w.startswith("[") for r in nearest_tokens(te, torch.randn(4, 384), k=10) for w, _ in r)
-
-
-def test_reproduce_composed_writes_results(tmp_path):
-    r = reproduce_composed(out_dir=tmp_path, seeds=(0,), steps=1, n_target=96, n_labeled=32, n_unlabeled=48,
-                           batch_size=8, others=("instruments",), methods=["vanilla", "finetune", "composed (instruments audio)"])
-    assert [x["method"] for x in r["runs"]] == ["vanilla", "finetune", "composed (instruments audio)"]
-    assert [x["steps"] for x in r["runs"]] == [0, 1, 1]
-    saved = json.loads((tmp_path / "composed.json").read_text())
-    assert saved["summary"].keys() == r["summary"].keys()
-    assert "| composed (instruments audio) | A+T | Audio |" in (tmp_path / "composed.md").read_text()
-    with pytest.raises(ValueError, match="unknown methods"): reproduce_composed(out_dir=tmp_path, methods=["nope"])
-    with pytest.raises(ValueError, match="exclude the target"): reproduce_composed(out_dir=tmp_path, others=("soundworld",))

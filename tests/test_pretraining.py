@@ -109,13 +109,3 @@ def test_pretrain_heads_and_errors():
     # the encoder's weights fit a CLAP of the same config
     from clapbook.model import CLAP
     CLAP(CLAP_PRESETS["tiny"]).audio_encoder.load_state_dict(mt.audio_encoder.state_dict())
-
-
-def test_cli_reproduce_pretraining(monkeypatch, tmp_path):
-    import clapbook.pretraining as pt
-    from clapbook.cli import main
-    monkeypatch.setattr(pt, "PRETRAININGS", ("none (from scratch)", "multi-task (eq. 5)"))
-    monkeypatch.setitem(pt.PRETRAIN_SIZES, "test", dict(n=160, pretrain_steps=2, clap_steps=2, batch_size=8))
-    main(["reproduce", "pretraining", "--size", "test", "--seeds", "0", "--out", str(tmp_path), "--quiet"])
-    md = (tmp_path / "pretraining.md").read_text()
-    assert "| none (from scratch) | 0 |" in md and "| multi-task (eq. 5) | 0 |" in md and "Partial" not in md
