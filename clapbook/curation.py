@@ -73,7 +73,7 @@ def _write(rows: list[dict], folder: Path, columns) -> Path:
 def curation_world(data_dir, n: int = 1024, pool: int = 1024, n_test: int = 256, seed: int = 0,
                    progress: bool = False) -> dict:
     "Write (once) and load paper 2's setting in miniature: paired `train`, uncaptioned `pool`, three zero-shot `tasks`."
-    from clapbook import sounds
+    import clapbook.sounds as sounds
     root = Path(data_dir) / f"curation-n{n}-pool{pool}-test{n_test}-seed{seed}"
     if not (root / "world.json").exists():
         gens = {"soundworld": sounds.soundworld, "instruments": sounds.instruments,

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from safetensors.torch import load_file, save_file
 
-from . import __version__
 from .audio import FRONTENDS, FrontEnd, LogMel, crop_or_pad, load_audio
 from .files import atomic_folder
 
 # %% auto #0
 __all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_SIZE', 'PRECISIONS', 'CLAP_MODEL_TYPE', 'MODEL_FILES', 'CLAPConfig',
-           'resolve_text_source', 'MSCLAPProjection', 'build_projection', 'CLAP', 'TextFeatureCache', 'prepare_audio']
+           'resolve_text_source', 'MSCLAPProjection', 'build_projection', 'CLAP', 'TextFeatureCache', 'prepare_audio',
+           'clapbook_version']
 
 # %% ../nbs/05_model.ipynb #89fde0ac
 @dataclass
@@ -307,6 +307,12 @@ def similarity(self: CLAP, audio_emb: torch.Tensor, text_emb: torch.Tensor, scal
     return s * self.logit_scale.detach().cpu() if scaled else s
 
 # %% ../nbs/05_model.ipynb #3b6e917b
+def clapbook_version() -> str:
+    "The installed clapbook's version, written into every saved config."
+    from importlib.metadata import PackageNotFoundError, version
+    try: return version("clapbook")
+    except PackageNotFoundError: return "unknown"   # run from a checkout that was never installed
+
 CLAP_MODEL_TYPE = "clapbook-clap"
 
 MODEL_FILES = ("config.json", "model.safetensors", "text")
@@ -319,14 +325,14 @@ def save_pretrained(self: CLAP, save_directory) -> Path:
     other = sorted(p.name for p in folder.iterdir() if p.name not in MODEL_FILES) if folder.is_dir() else []
     if other: raise FileExistsError(f"save_pretrained replaces the whole folder {str(folder)!r}, which holds other files "
                                     f"{other[:5]}; save into a new or empty folder")
-    cfg = {"model_type": CLAP_MODEL_TYPE, "clapbook_version": __version__, **asdict(self.config)}
+    cfg = {"model_type": CLAP_MODEL_TYPE, "clapbook_version": clapbook_version(), **asdict(self.config)}
     te = self.text_encoder
     cfg["text"] = {"family": te.family, "pooling": te.pooling, "max_length": te.max_length,
                    "text_suffix": getattr(te, "text_suffix", "")}
     with atomic_folder(folder) as tmp:                   # readers see the old folder or the new one
         te.model.config.save_pretrained(str(tmp / "text"))
         te.tokenizer.save_pretrained(str(tmp / "text"))
-        save_model(self, str(tmp / "model.safetensors"), metadata={"format": "pt", "clapbook_version": __version__})
+        save_model(self, str(tmp / "model.safetensors"), metadata={"format": "pt", "clapbook_version": clapbook_version()})
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
     return folder
 
