@@ -26,11 +26,15 @@ def git_state() -> dict:
 
 
 def machine() -> dict:
-    "What the timings depend on: CPU model, logical CPUs, torch threads, torch and Python versions."
-    cpu = platform.processor()
-    try: cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    "What the timings depend on: CPU model and its bfloat16 units, logical CPUs, torch threads, torch and Python versions."
+    cpu, flags = platform.processor(), set()
+    try:
+        info = open("/proc/cpuinfo").read().splitlines()
+        cpu = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
+        flags = set(next(l.split(":", 1)[1] for l in info if l.startswith("flags")).split())
     except (OSError, StopIteration): pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+    return {"cpu": cpu, "bf16_units": sorted(flags & {"avx512_bf16", "amx_bf16"}), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
