@@ -5,7 +5,7 @@
 
 The header records what produced the numbers: the exact command (with OMP_NUM_THREADS when it is
 set), the git commit of the code and whether tracked files differed from it, the date, the machine
-(CPU model, cores, torch threads) and the torch version. README.md's "Measured" section is rendered
+(CPU model, cores, torch threads, the load average when it finished) and the torch version. README.md's "Measured" section is rendered
 from these files by a cell of index.ipynb; commit a file after running its benchmark.
 """
 import datetime, json, os, platform, subprocess, sys
@@ -35,7 +35,7 @@ def machine() -> dict:
     except (OSError, StopIteration): pass
     return {"cpu": cpu, "bf16_units": sorted(flags & {"avx512_bf16", "amx_bf16"}), "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
+            "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
