@@ -29,7 +29,7 @@ def run_for_readme(source: str) -> str:
     finally: os.chdir(here)
     parts = []
     for o in outputs:
-        if o["output_type"] == "error": sys.exit(f"make_readme: an `#| echo: false` cell of index.ipynb failed:\n" + "".join(o["traceback"]))
+        if o["output_type"] == "error": sys.exit("make_readme: an `#| echo: false` cell of index.ipynb failed:\n" + "".join(o["traceback"]))
         if o["output_type"] == "stream" and o["name"] == "stdout": parts.append("```text\n" + "".join(o["text"]).strip("\n") + "\n```")
         elif "text/markdown" in o.get("data", {}): parts.append("".join(o["data"]["text/markdown"]).strip("\n"))
     return "\n\n".join(parts)
