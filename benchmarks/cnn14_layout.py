@@ -6,7 +6,8 @@
 
 One step = front end + CNN14 + frozen-text lookup + projections + loss + backward + Adam on random
 2-second clips. The two layouts are timed in alternating rounds in one process (so machine load hits
-both alike); the table gives the median seconds per step, pairs/s and the ratio to NCHW.
+both alike); the table gives the median seconds per step, pairs/s and the ratio to NCHW. Writes
+benchmarks/results/cnn14_layout.json.
 """
 import argparse, copy, statistics, time, types
 
@@ -17,6 +18,7 @@ from clapbook.audio_encoders import normalize_mels, check_logmel
 from clapbook.losses import clap_loss
 from clapbook.model import CLAP, CLAP_PRESETS
 from clapbook.train import pick_device
+from record import save_results
 
 
 def nchw_forward(self, logmel):
@@ -40,6 +42,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=4, help="timed steps per layout per round")
+    ap.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/cnn14_layout.json")
     args = ap.parse_args()
     dev = pick_device(args.device)
     torch.manual_seed(0)
@@ -69,9 +72,15 @@ def main():
     print(f"tiny CLAP training step, batch {args.batch_size}, {dev}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; median of {args.rounds} rounds x {args.steps} steps")
     print(f"{'layout':28s} {'s/step':>8s} {'pairs/s':>8s} {'speed-up vs NCHW':>17s}")
+    rows = {}
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"{name:28s} {med:8.3f} {args.batch_size / med:8.1f} {ref / med:16.2f}x")
+        rows[name] = {"seconds_per_step": med, "pairs_per_s": args.batch_size / med, "speedup_vs_nchw": ref / med,
+                      "round_seconds": ts}
+    if not args.no_save:
+        save_results("cnn14_layout", {"batch_size": args.batch_size, "rounds": args.rounds, "steps": args.steps,
+                                      "device": str(dev), "layouts": rows})
 
 
 if __name__ == "__main__":

@@ -11,18 +11,8 @@ compared (max abs difference of the normalised vectors) before any timing.
     python benchmarks/embed_throughput.py --quick    # smoke test: 1 repeat, batch 1 and 2
     python benchmarks/embed_throughput.py --bf16     # also clapbook under bfloat16 autocast
 
-Last full run (2026-12-02, `python benchmarks/embed_throughput.py --bf16 --repeats 5`, torch 2.14.1, 2 threads,
-on an idle 2-core Intel Xeon with avx512_bf16 and AMX; `--repeats 3` the same day gave 2.54x, 1.91x, 3.83x, 4.87x):
-
-| batch | transformers clips/s | clapbook clips/s | ratio | clapbook bf16 | ratio |
-|---|---|---|---|---|---|
-| 1 | 6.08 | 14.67 | 2.41x | 20.56 | 3.38x |
-| 16 | 8.23 | 15.66 | 1.90x | 36.90 | 4.49x |
-
-fp32 embeddings equal to 3.0e-08 (max abs difference); bf16 (`embed_audio(..., precision="bf16")`, bfloat16
-autocast) at min cosine 0.99998 to fp32. The ratios depend on the CPU: on 2026-12-01, on a shared 2-core AMD EPYC
-without AMX at load average 10-14, the fp32 ratios were 1.09x and 1.23x (1.39x and 1.26x in a quieter run) and bf16
-ran at 0.59x / 0.34x of transformers' fp32 speed at batch 1 / 4, so there bf16 does not pay.
+Writes benchmarks/results/embed_throughput.json (not with --quick). The ratios depend on the CPU:
+bfloat16 pays on CPUs with AMX / avx512_bf16 and can be slower than fp32 without them.
 """
 import argparse
 import os
@@ -31,6 +21,8 @@ import time
 
 import numpy as np
 import torch
+
+from record import save_results
 
 
 def build(tmp):
@@ -77,6 +69,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--bf16", action="store_true", help="also time clapbook with precision='bf16' (bfloat16 autocast)")
+    ap.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/embed_throughput.json")
     args = ap.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     batches = [1, 2] if args.quick else [int(b) for b in args.batches.split(",")]
@@ -89,6 +82,7 @@ def main(argv=None):
     diff = (ref - ours).abs().max().item()
     print(f"max |embedding difference| clapbook vs transformers: {diff:.1e}")
     assert diff < 1e-4, "the two sides disagree: timing them would compare different computations"
+    cos = None
     if args.bf16:
         cos = torch.nn.functional.cosine_similarity(ours_embed(model, clips[:2], bf16=True), ours, dim=-1).min().item()
         print(f"bf16 autocast: min cosine to fp32 {cos:.5f}")
@@ -109,6 +103,11 @@ def main(argv=None):
         print(f"| {b} | {r_hf:.2f} | {r_ours:.2f} | {r_ours / r_hf:.2f}x |" + extra)
     print("\nclosing note: clapbook / transformers = " + ", ".join(f"{r_o / r_h:.2f}x at batch {b}" for b, r_h, r_o, _ in rows)
           + f" (best of {repeats}, timed alternately; other processes on this machine slow both sides)")
+    if not (args.quick or args.no_save):
+        save_results("embed_throughput", {"repeats": repeats, "max_abs_difference": diff, "bf16_min_cosine": cos,
+            "rows": [{"batch": b, "transformers_clips_per_s": r_h, "clapbook_clips_per_s": r_o, "ratio": r_o / r_h,
+                      **({"clapbook_bf16_clips_per_s": r_b, "bf16_ratio": r_b / r_h} if args.bf16 else {})}
+                     for b, r_h, r_o, r_b in rows]})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 All use LAION-CLAP's front end (48 kHz, window 1024, hop 480, 64 Slaney mels, 50-14000 Hz) so
 that they compute the same thing; a second table uses paper 1's preset (44.1 kHz, hop 320,
 50-8000 Hz) where the Hugging Face extractor does not apply. Prints clips/s and ratios; the
-best of `--repeats` timed runs after one warm-up.
+best of `--repeats` timed runs after one warm-up. Writes benchmarks/results/frontend.json.
 """
 import argparse, time
 
@@ -16,6 +16,7 @@ import torch
 import torchaudio
 
 from clapbook.audio import FRONTENDS, LogMel
+from record import save_results
 
 
 def best_time(fn, repeats, sync=lambda: None):
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/frontend.json")
     args = ap.parse_args()
     dev = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
@@ -41,6 +43,7 @@ def main():
     import librosa
     from transformers import ClapFeatureExtractor
 
+    presets = {}
     for preset in ("laion", "msclap"):
         fe = FRONTENDS[preset]
         n = int(fe.sample_rate * args.seconds)
@@ -79,6 +82,10 @@ def main():
         for name, r in rates.items():
             print(f"  {name:38s} {r:9.1f} {base / r:21.2f}")
         print()
+        presets[preset] = {"clips_per_s": rates, "clapbook_speedup": {k: base / r for k, r in rates.items()}}
+    if not args.no_save:
+        save_results("frontend", {"clips": args.clips, "seconds": args.seconds, "repeats": args.repeats,
+                                  "device": str(dev), "presets": presets})
 
 
 if __name__ == "__main__":

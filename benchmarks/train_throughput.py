@@ -9,6 +9,7 @@ pairs/s, seconds per step and parameters, and the ratio to the tiny preset. The 
 sizes use a small batch on the CPU (they are GPU models); pass --presets to choose.
 The `tiny` preset's text tower is frozen and its features are cached per caption (chapter 5),
 so after the warm-up step its text cost is a lookup, as in every epoch after the first.
+Writes benchmarks/results/train_throughput.json.
 """
 import argparse, time
 
@@ -17,6 +18,7 @@ import torch
 from clapbook.losses import clap_loss
 from clapbook.model import CLAP, CLAP_PRESETS
 from clapbook.train import amp_dtype, pick_device
+from record import save_results
 
 
 def measure(name, batch_size, steps, device, amp):
@@ -52,6 +54,7 @@ def main():
     ap.add_argument("--big-batch-size", type=int, default=None, help="batch for the published presets (default 4 on CPU, 32 on GPU)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--amp", default="auto")
+    ap.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/train_throughput.json")
     args = ap.parse_args()
     dev = pick_device(args.device)
     big = args.big_batch_size or (32 if dev.type == "cuda" else 4)
@@ -66,6 +69,9 @@ def main():
     print(f"\n{'preset':12s} {'batch':>5s} {'params (M)':>10s} {'s/step':>8s} {'pairs/s':>9s} {'vs tiny':>8s}")
     for r in rows:
         print(f"{r['preset']:12s} {r['batch']:5d} {r['params (M)']:10.1f} {r['s/step']:8.3f} {r['pairs/s']:9.1f} {r['pairs/s'] / base:8.3f}")
+    if not args.no_save:
+        save_results("train_throughput", {"device": str(dev), "amp": str(amp_dtype(args.amp, dev)), "steps": args.steps,
+                                          "rows": [{**r, "vs_tiny": r["pairs/s"] / base} for r in rows]})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Turn class names into prompts, score clips against them, and measure what a CLAP model knows: accuracy, mAP, F1, R@k and mAP@10.
+"""Turn class names into prompts, score clips against them, and measure what a CLAP model knows: accuracy, mAP, F1, R@k, mAP@10, and whether it knows the order of events.
 
 Docs: https://clapbook.github.io/clapbook/nbs/evaluate.html.md"""
 

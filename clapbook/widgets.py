@@ -30,8 +30,9 @@ except ImportError as e:                          # the widgets extra is optiona
     raise ImportError("clapbook.widgets needs ipywidgets: pip install 'clapbook[widgets]'") from e
 
 # %% auto #0
-__all__ = ['SIMILARITY_MODES', 'embed_dataset', 'project_2d', 'joint_layout', 'nearest', 'EmbeddingExplorer', 'similarity_view',
-           'SimilarityMatrix', 'TemporalProbe', 'parse_labels', 'zero_shot_scores', 'ZeroShotDemo', 'demo_notebook']
+__all__ = ['SIMILARITY_MODES', 'embed_dataset', 'project_2d', 'joint_layout', 'modality_gap', 'nearest', 'EmbeddingExplorer',
+           'similarity_view', 'SimilarityMatrix', 'TemporalProbe', 'parse_labels', 'zero_shot_scores', 'ZeroShotDemo',
+           'demo_notebook']
 
 # %% ../nbs/12_widgets.ipynb #23c72370
 def _check_columns(dataset, columns, fn: str):
@@ -81,6 +82,16 @@ def joint_layout(audio_emb, text_emb, method: str = "pca", **kwargs) -> tuple[np
     a, t = np.asarray(audio_emb), np.asarray(text_emb)
     xy = project_2d(np.concatenate([a, t]), method, **kwargs)
     return xy[:len(a)], xy[len(a):]
+
+# %% ../nbs/12_widgets.ipynb #ddb8f37c
+def modality_gap(audio_emb, text_emb) -> float:
+    "Distance between the clip and caption centroids over the mean distance of a point to its own centroid (> 1: two clouds)."
+    a, t = np.asarray(audio_emb, dtype=np.float64), np.asarray(text_emb, dtype=np.float64)
+    if a.ndim != 2 or t.ndim != 2 or a.shape[1] != t.shape[1] or not len(a) or not len(t):
+        raise ValueError(f"modality_gap: need (N, d) clips and (M, d) captions, got {a.shape} and {t.shape}")
+    gap = np.linalg.norm(a.mean(0) - t.mean(0))
+    spread = 0.5 * (np.linalg.norm(a - a.mean(0), axis=1).mean() + np.linalg.norm(t - t.mean(0), axis=1).mean())
+    return float(gap / spread)
 
 # %% ../nbs/12_widgets.ipynb #53505f66
 def nearest(query, bank, k: int = 5, exclude: int | None = None) -> list[tuple[int, float]]:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from clapbook.pretraining import (AudioTaskModel, Mapper, PrefixLM, beam_decode, build_inputs, decode_text, fit_prefix_lm,
+from clapbook.pretraining import (AudioTaskModel, Mapper, PrefixLM, beam_decode, build_inputs, fit_prefix_lm,
                                   greedy_decode, prefix_lm_loss, pretrain_audio_encoder, task_examples)
 
 
@@ -45,30 +45,26 @@ def test_loss_ignores_padding(lm):
     assert both.item() == pytest.approx(((n[0] * one[0] + n[1] * one[1]) / sum(n)).item(), rel=1e-5)
 
 
-def test_greedy_equals_beam_of_width_one(lm):
+def test_greedy_equals_beam_of_width_one_without_questions(lm):
+    # chapter 14 checks greedy == beam of width 1, and a batch == each row alone, with questions; here without any
     torch.manual_seed(3)
-    emb = torch.randn(5, 32)
-    qs = ["caption:", "what sound is this?", "", "is it high or low?", "how many times?"]
-    for questions in (None, qs):
-        assert greedy_decode(lm, emb, questions, max_tokens=5) == beam_decode(lm, emb, questions, beam_width=1, max_tokens=5)
-    # left padding in a batch does not change an answer
-    alone = [greedy_decode(lm, emb[i:i + 1], [qs[i]], max_tokens=5)[0] for i in range(5)]
-    assert alone == greedy_decode(lm, emb, qs, max_tokens=5)
+    emb = torch.randn(3, 32)
+    assert greedy_decode(lm, emb, None, max_tokens=3) == beam_decode(lm, emb, None, beam_width=1, max_tokens=3)
     with pytest.raises(ValueError, match="beam_width"): beam_decode(lm, emb, beam_width=0)
 
 
 
 
-def test_fit_memorises_and_is_deterministic():
+def test_fit_is_deterministic():
+    # chapter 14 checks that fitting memorises its answers; here that the same seed gives the same weights and losses
     emb = torch.randn(4, 32, generator=torch.Generator().manual_seed(0))
-    answers = ["bell", "siren", "rain", "wind"]
     runs = []
     for _ in range(2):
         lm = PrefixLM(32, "tiny", prefix_length=2, seed=0)
-        hist = fit_prefix_lm(lm, emb, answers, steps=40, batch_size=4, lr=3e-3, seed=0, log_every=10)
-        runs.append((hist, decode_text(lm, greedy_decode(lm, emb, max_tokens=3))))
-    assert runs[0] == runs[1]
-    assert runs[0][1] == answers and runs[0][0][-1]["loss"] < runs[0][0][0]["loss"]
+        hist = fit_prefix_lm(lm, emb, ["bell", "siren", "rain", "wind"], steps=3, batch_size=2, lr=3e-3, seed=0, log_every=1)
+        runs.append((hist, lm.mapper.state_dict()))
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) == 3
+    assert all(torch.equal(v, runs[1][1][k]) for k, v in runs[0][1].items())
 
 
 def test_only_the_mapper_trains_when_the_decoder_is_frozen():

@@ -127,19 +127,6 @@ def test_punctuation_and_literal_eot_do_not_move_pooled_token(encoders):
         torch.testing.assert_close(enc.encode(texts)[1], enc.encode(["a dog barks."])[0], rtol=0, atol=1e-5)
 
 
-def test_pool_hidden_by_hand():
-    nan = float("nan")
-    hidden = torch.tensor([[[1., 2.], [3., 4.], [5., 6.], [nan, 1e6]],
-                           [[0., 1.], [2., 3.], [4., 5.], [6., 7.]]])
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
-    assert torch.equal(pool_hidden(hidden, mask, "eot"), torch.tensor([[5., 6.], [6., 7.]]))
-    assert torch.equal(pool_hidden(hidden, mask, "cls"), torch.tensor([[1., 2.], [0., 1.]]))
-    assert torch.equal(pool_hidden(hidden, mask, "mean"), torch.tensor([[3., 4.], [3., 4.]]))
-    with pytest.raises(ValueError, match="pooling='max'"): pool_hidden(hidden, mask, "max")
-    with pytest.raises(ValueError, match="right padding"): last_token_positions(torch.tensor([[0, 1, 1]]))
-    with pytest.raises(ValueError, match="no real token"): last_token_positions(torch.tensor([[0, 0]]))
-
-
 @pytest.mark.parametrize("family", ["bert", "roberta"])
 def test_cls_and_mean_pooling(family, encoders):
     cls_enc, mean_enc = encoders(family, "cls"), encoders(family, "mean")

@@ -4,15 +4,35 @@
     python tools/make_readme.py --check  # fail if README.md is not what index.ipynb makes
 
 Cells marked `#| hide` are dropped, `#|` directive lines are removed from the rest, and
-outputs are kept as text (HTML-only outputs such as plotly figures are left out).
+outputs are kept as text (HTML-only outputs such as plotly figures are left out). A code cell
+marked `#| echo: false` is run here, from the repository root (it must be quick: it reads files,
+such as the committed results behind the "Measured" section), and only its output goes into the
+README: Markdown as Markdown, printed text as a code block. So the README always shows what the
+committed files say, and `--check` fails when a results file changed and README.md did not.
 """
-import argparse, re, sys
+import argparse, os, re, sys
 from pathlib import Path
 
 import nbformat
 from nbconvert import MarkdownExporter
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_for_readme(source: str) -> str:
+    "Run a notebook cell's code from the repository root; its Markdown and printed output, as Markdown."
+    from execnb.shell import CaptureShell
+    here = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        outputs = CaptureShell(mpl_format=None).run(source)
+    finally: os.chdir(here)
+    parts = []
+    for o in outputs:
+        if o["output_type"] == "error": sys.exit("make_readme: an `#| echo: false` cell of index.ipynb failed:\n" + "".join(o["traceback"]))
+        if o["output_type"] == "stream" and o["name"] == "stdout": parts.append("```text\n" + "".join(o["text"]).strip("\n") + "\n```")
+        elif "text/markdown" in o.get("data", {}): parts.append("".join(o["data"]["text/markdown"]).strip("\n"))
+    return "\n\n".join(parts)
 
 
 def readme_text() -> str:
@@ -23,7 +43,9 @@ def readme_text() -> str:
         directives = [l for l in lines if l.startswith("#|")]
         if any(re.match(r"#\|\s*hide\b", d) for d in directives): continue
         c.source = "\n".join(l for l in lines if not l.startswith("#|")).strip("\n")
-        if c.cell_type == "code":
+        if c.cell_type == "code" and any(re.match(r"#\|\s*echo:\s*false\b", d) for d in directives):
+            c = nbformat.v4.new_markdown_cell(run_for_readme(c.source))
+        elif c.cell_type == "code":
             for o in c.get("outputs", []):
                 if "data" in o: o["data"] = {k: v for k, v in o["data"].items() if k == "text/plain" or k == "text/markdown"}
             c["outputs"] = [o for o in c.get("outputs", []) if o.get("data", True)]
