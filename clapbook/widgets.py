@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
@@ -197,27 +198,30 @@ class EmbeddingExplorer(_Widget):
             if self.selected is not None: self._mark(self.selected, a)
         _sync_figure(self.fig)
 
-    def _mark(self, i, a):
-        self.fig.data[3].update(x=[a[i, 0]], y=[a[i, 1]], marker=dict(size=18, symbol="circle-open", color="black", line=dict(width=3)))
+# %% ../nbs/12_widgets.ipynb #f84d6820
+@patch
+def _mark(self: EmbeddingExplorer, i, a):
+    self.fig.data[3].update(x=[a[i, 0]], y=[a[i, 1]], marker=dict(size=18, symbol="circle-open", color="black", line=dict(width=3)))
 
-    def select(self, index: int) -> dict:
-        "Select clip `index`: play it and list its nearest captions and clips; returns those lists."
-        index = int(index)
-        if not 0 <= index < len(self.emb["audio"]): raise IndexError(f"select: clip {index} is out of range 0..{len(self.emb['audio']) - 1}")
-        self.selected = index
-        texts = nearest(self.emb["audio"][index], self.emb["text"], k=5)
-        clips = nearest(self.emb["audio"][index], self.emb["audio"], k=5, exclude=index)
-        caps, labs = self.emb["captions"], self.labels
-        rows = "".join(f"<li>{s:.2f} {'<b>' if j == index else ''}{caps[j]}{'</b>' if j == index else ''}</li>" for j, s in texts)
-        nbrs = "".join(f"<li>{s:.2f} clip {j} [{labs[j]}]</li>" for j, s in clips)
-        self.info.value = (f"<b>clip {index}</b> [{labs[index]}]: {caps[index]}<br>nearest captions:<ol>{rows}</ol>"
-                           f"nearest clips:<ol>{nbrs}</ol>")
-        if self.dataset is not None and self.model is not None:
-            sr = self.model.frontend.sample_rate
-            self.player.value = audio_to_bytes(load_audio(self.dataset[index][self.audio_column], sr), sr)
-        self._mark(index, self.layout_2d()[0])
-        _sync_figure(self.fig)
-        return {"captions": texts, "clips": clips}
+@patch
+def select(self: EmbeddingExplorer, index: int) -> dict:
+    "Select clip `index`: play it and list its nearest captions and clips; returns those lists."
+    index = int(index)
+    if not 0 <= index < len(self.emb["audio"]): raise IndexError(f"select: clip {index} is out of range 0..{len(self.emb['audio']) - 1}")
+    self.selected = index
+    texts = nearest(self.emb["audio"][index], self.emb["text"], k=5)
+    clips = nearest(self.emb["audio"][index], self.emb["audio"], k=5, exclude=index)
+    caps, labs = self.emb["captions"], self.labels
+    rows = "".join(f"<li>{s:.2f} {'<b>' if j == index else ''}{caps[j]}{'</b>' if j == index else ''}</li>" for j, s in texts)
+    nbrs = "".join(f"<li>{s:.2f} clip {j} [{labs[j]}]</li>" for j, s in clips)
+    self.info.value = (f"<b>clip {index}</b> [{labs[index]}]: {caps[index]}<br>nearest captions:<ol>{rows}</ol>"
+                       f"nearest clips:<ol>{nbrs}</ol>")
+    if self.dataset is not None and self.model is not None:
+        sr = self.model.frontend.sample_rate
+        self.player.value = audio_to_bytes(load_audio(self.dataset[index][self.audio_column], sr), sr)
+    self._mark(index, self.layout_2d()[0])
+    _sync_figure(self.fig)
+    return {"captions": texts, "clips": clips}
 
 # %% ../nbs/12_widgets.ipynb #639bb34c
 SIMILARITY_MODES = ("cosine", "audio→text", "text→audio")
