@@ -115,8 +115,7 @@ def test_the_parser_on_hand_made_prose(tmp_path):
 
 
 # Broken references in cells that another branch rewrites at the same time; strict, so the test says when they are fixed
-PENDING = {"nbs/06_losses.ipynb": "paper 1's sections 2.3 and 2.4 written without their paper",
-           "nbs/13_benchmark.ipynb": "paper 1's section 4.1 written without its paper (the experiment section)"}
+PENDING: dict[str, str] = {}   # notebook -> why its references are known broken (strict xfail)
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=PENDING[k], strict=True))
