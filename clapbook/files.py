@@ -108,6 +108,8 @@ def _atomic_file(path: Path, mode: str, encoding: str):
             yield f
             fault_point(f"write:{path.name}")        # the new bytes are in the temporary file only
             f.flush(); os.fsync(f.fileno())          # the bytes are on the disk before the name moves
+            if "b" in mode and f.tell() > (size := os.fstat(f.fileno()).st_size):   # a writer that went around Python's io
+                raise OSError(errno.EIO, f"only {size} of {f.tell()} bytes reached the disk (is it full?)")
         os.replace(tmp, path)                        # the one atomic step
         _fsync_folder(path.parent)
     except BaseException as e:                       # an error or Ctrl-C mid-write: the old file stays
@@ -165,6 +167,7 @@ def atomic_folder(path, keep_existing: bool = False):
     "Yield a temporary folder beside `path`; when the block ends without error it replaces `path` in one step (or, with `keep_existing`, is dropped if `path` exists)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     _clean_beside(path)                              # a killed writer's folder, or an old folder it had moved aside
+    if path.exists() and not path.is_dir(): raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(path))
     tmp = _temp_name(path, "tmp"); tmp.mkdir()
     try:
         yield tmp
