@@ -21,8 +21,8 @@ import torch.nn as nn
 import torchaudio.functional as AF
 
 # %% auto #0
-__all__ = ['FRONTENDS', 'AudioLoadError', 'resample', 'load_audio', 'audio_to_bytes', 'save_audio', 'crop_or_pad', 'hz_to_mel',
-           'mel_to_hz', 'mel_filterbank', 'FrontEnd', 'LogMel']
+__all__ = ['MAX_CHANNELS', 'FRONTENDS', 'AudioLoadError', 'resample', 'load_audio', 'audio_to_bytes', 'save_audio', 'crop_or_pad',
+           'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'FrontEnd', 'LogMel']
 
 # %% ../nbs/01_audio.ipynb #2d2824ed
 class AudioLoadError(ValueError):
@@ -46,9 +46,7 @@ def _decode(source) -> tuple[np.ndarray, int]:
         if source.get("array") is not None:
             if source.get("sampling_rate") is None:
                 raise AudioLoadError(name, "an 'array' entry needs a 'sampling_rate'")
-            x = np.asarray(source["array"], dtype=np.float32)
-            if x.ndim not in (1, 2): raise AudioLoadError(name, f"an 'array' must be (samples,) or (channels, samples), got shape {x.shape}")
-            return (x[:, None] if x.ndim == 1 else x.T), int(source["sampling_rate"])
+            return _array_frames(np.asarray(source["array"], dtype=np.float32), name), int(source["sampling_rate"])
         if source.get("bytes") is not None: source = source["bytes"]
         elif source.get("path"): source = source["path"]
         else: raise AudioLoadError(name, "the audio dict has neither 'bytes', 'array' nor 'path'")
@@ -74,8 +72,21 @@ def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     return AF.resample(wave, int(orig_sr), int(new_sr))
 
 # %% ../nbs/01_audio.ipynb #05cac7e1
+MAX_CHANNELS = 16    # more than this on both axes of a 2-D array is an error, not a reading
+
+def _array_frames(x: np.ndarray, name: str) -> np.ndarray:
+    "An in-memory `(samples,)` or 2-D array as soundfile's `(samples, channels)`; see `load_audio` for the 2-D convention."
+    if x.ndim not in (1, 2): raise AudioLoadError(name, f"an 'array' must be (samples,) or (channels, samples), got shape {x.shape}")
+    if x.size == 0: raise AudioLoadError(name, f"the 'array' is empty (shape {x.shape})")
+    if x.ndim == 1: return x[:, None]
+    rows, cols = x.shape
+    if rows <= MAX_CHANNELS and rows <= cols: return x.T      # (channels, samples): the convention
+    if cols <= MAX_CHANNELS and cols < rows: return x         # (samples, channels), as soundfile returns it
+    raise AudioLoadError(name, f"a 2-D 'array' of shape {x.shape} would have more than {MAX_CHANNELS} channels, or more "
+                               f"channels than samples, whichever axis holds the channels; pass (channels, samples)")
+
 def load_audio(source, sample_rate: int | None, mono: bool = True) -> torch.Tensor:
-    "Decode `source` to float32 at `sample_rate` Hz: `(samples,)` if `mono` else `(channels, samples)`."
+    "Decode `source` to float32 at `sample_rate` Hz: `(samples,)` if `mono` else `(channels, samples)`; a 2-D `{'array'}` is (channels, samples), or (samples, channels) when only that reading fits."
     name = _source_name(source)
     x, sr = _decode(source)
     if x.shape[0] == 0: raise AudioLoadError(name, "the clip has zero samples")

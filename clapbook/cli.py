@@ -8,7 +8,10 @@ Docs: https://clapbook.github.io/clapbook/nbs/cli.html.md"""
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import re
 import shlex
 import sys
 from dataclasses import asdict
@@ -18,12 +21,13 @@ import numpy as np
 import torch
 
 from . import __version__
+from .files import FolderLockedError, atomic_write
 from .quickstart import QUICKSTART_CORPORA, format_table, plot_history, quickstart, quickstart_rows, write_report
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'SIZES', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot',
-           'voila_command', 'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser',
-           'main']
+__all__ = ['EXPERIMENTS', 'SIZES', 'TRACEBACK_ENV', 'EXPECTED_ERRORS', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval',
+           'cmd_embed', 'cmd_zeroshot', 'voila_command', 'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_caption',
+           'cmd_convert', 'build_parser', 'error_line', 'main']
 
 # %% ../nbs/90_cli.ipynb #cbe1d2b0
 def _load_data(source: str, split: str | None, audio_column: str, text_column: str, label_column: str | None = None):
@@ -66,8 +70,9 @@ def cmd_train(args):
         print(torchrun_command(["-m", "clapbook.cli"] + [a for a in args.argv if a != "--distributed"])); return
     rank, _ = init_distributed()               # under torchrun: join its process group; alone: (0, 1)
     from clapbook.model import CLAP, CLAP_PRESETS, CLAPConfig
-    from clapbook.train import TrainConfig, train
+    from clapbook.train import TrainConfig, resume_path, train
     from clapbook.evaluate import evaluate_zero_shot
+    if args.resume: resume_path(True, args.out)   # no checkpoint: say so before loading any data
     overrides = json.loads(Path(args.config).read_text()) if args.config else {}
     model_over = overrides.pop("model", {}); train_over = overrides.pop("train", {})
     if overrides: raise SystemExit(f"error: {args.config}: only 'model' and 'train' sections are allowed, got {sorted(overrides)}")
@@ -126,11 +131,13 @@ def cmd_embed(args):
         names = [str(f) for f in args.files]
         emb = model.embed_audio(args.files, batch_size=args.batch_size, precision=args.precision)
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy": np.save(out, emb.numpy())
+    buf = io.BytesIO()                    # made in memory, then written whole or not at all (chapter 0): numpy's own
+    if out.suffix == ".npy": np.save(buf, emb.numpy())       # file writes can drop a failed write on a full disk silently
     elif out.suffix == ".parquet":
         import pandas as pd
-        pd.DataFrame({"name": names, "embedding": list(emb.numpy())}).to_parquet(out)
+        pd.DataFrame({"name": names, "embedding": list(emb.numpy())}).to_parquet(buf)
     else: raise SystemExit(f"error: --out must end in .npy or .parquet, not {out.name!r}")
+    atomic_write(out, buf.getvalue())
     print(f"wrote {tuple(emb.shape)} embeddings to {out}")
 
 def cmd_zeroshot(args):
@@ -191,6 +198,7 @@ SIZES = ("test", "tiny", "full")          # test: CI, seconds; tiny: a 2-core CP
 def cmd_reproduce(args):
     "`clapbook reproduce NAME`: run `clapbook.experiments.NAME.run`, which writes NAME.json and NAME.md to `--out`."
     import importlib
+    Path(args.out).mkdir(parents=True, exist_ok=True)           # a bad --out fails before the experiment starts
     run = importlib.import_module(f"clapbook.experiments.{args.name}").run
     command = "clapbook " + " ".join(shlex.quote(a) for a in args.argv)
     result = run(size=args.size, seeds=tuple(args.seeds), out_dir=args.out, device=args.device, command=command,
@@ -275,7 +283,7 @@ def _add_run_commands(sub, presets):
     t.add_argument("--scheduler", default=None, choices=["plateau", "cosine", "constant"])
     t.add_argument("--optimizer", default=None, choices=["adam", "adamw", "sgd"], help="default: adam (paper 1)")
     t.add_argument("--amp", default=None, choices=["auto", "bf16", "fp16", "off"])
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.safetensors (or an older clapbook's last.pt)")
     t.add_argument("--distributed", action="store_true", help="print the torchrun command that runs this training on every GPU here, and exit")
     t.set_defaults(func=cmd_train)
 
@@ -367,7 +375,9 @@ def _add_paper_commands(sub):
 def build_parser() -> argparse.ArgumentParser:
     "The `clapbook` argument parser: one subcommand per job."
     from clapbook.model import CLAP_PRESETS
-    p = argparse.ArgumentParser(prog="clapbook", description="Learn, run and extend CLAP: train, evaluate, embed and classify audio with text.")
+    p = argparse.ArgumentParser(prog="clapbook", description="Learn, run and extend CLAP: train, evaluate, embed and classify audio with text.",
+                                epilog=f"An expected failure (a missing or broken file, bad options, a full disk) ends in one line on "
+                                       f"stderr and exit status 1; set {TRACEBACK_ENV}=1 to see the traceback as well.")
     p.add_argument("--version", action="version", version=f"clapbook {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_commands(sub, CLAP_PRESETS)
@@ -375,13 +385,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paper_commands(sub)
     return p
 
+TRACEBACK_ENV = "CLAPBOOK_TRACEBACK"
+EXPECTED_ERRORS = (OSError, ValueError, FolderLockedError, ImportError)   # AudioLoadError, CheckpointError: ValueErrors
+
+def error_line(e: BaseException) -> str:
+    "An expected error as one line: the file and the problem (an OSError's file name first), no traceback."
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return f"{e.filename}: {e.strerror}" + (f" (and {e.filename2})" if e.filename2 else "")
+    return re.sub(r"\s*\n\s*", " ", str(e)).strip() or type(e).__name__
+
 def main(argv=None):
-    "Entry point of the `clapbook` command."
+    "Entry point of the `clapbook` command; an expected failure ends in one line on stderr and exit status 1."
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "command", None) == "embed" and not args.texts and not args.files:
         raise SystemExit("error: embed needs audio FILES or --texts FILE")
-    args.func(args)
+    try: args.func(args)
+    except EXPECTED_ERRORS as e:
+        if os.environ.get(TRACEBACK_ENV): raise
+        raise SystemExit(f"clapbook {args.command}: error: {error_line(e)}") from None
+    except KeyboardInterrupt: raise SystemExit(f"clapbook {args.command}: interrupted") from None
 
 # %% ../nbs/90_cli.ipynb #5b7d2e6c
 if __name__ == "__main__":

@@ -345,10 +345,38 @@ def _labels(labels) -> list[str]:
     if not out: raise ValueError("labels: the ds/ads strategies need the downstream class labels (labels=[...])")
     return out
 
+# %% ../nbs/10_curation.ipynb #c0a7e002
+def _clip_names(files: list[Path], root: Path, out: Path) -> list[str]:
+    "Link each file under `out/clips/` (a relative symbolic link; a hard link or a copy where links are not allowed); their names relative to `out`."
+    from clapbook.files import atomic_write
+    names = {}
+    for f in (Path(f).resolve() for f in files):
+        if f in names: continue
+        rel = Path(os.path.relpath(f, Path(root).resolve()))
+        if rel.parts[:1] == ("..",): rel = Path("elsewhere") / f"{len(names):05d}_{f.name}"    # not under `root`
+        link, names[f] = out / "clips" / rel, ("clips" / rel).as_posix()
+        if (link.is_symlink() or link.exists()) and os.path.realpath(link) == str(f): continue
+        if link.is_symlink() or link.exists(): link.unlink()                  # a link to another clip, from an earlier run
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try: os.symlink(os.path.relpath(f, link.parent), link)                # appears whole, in one call
+        except OSError:
+            try: os.link(f, link)
+            except OSError: atomic_write(link, f.read_bytes())
+    return [names[Path(f).resolve()] for f in files]
+
 def curate(teacher, audio, captions, strategy: str = "du", threshold: float = 0.5, out_dir="curated", labels=None,
            ds_threshold: float | None = None, k: int = 1, template: str = DEFAULT_TEMPLATE, batch_size: int = 64,
            device: str = "cpu", progress: bool = True) -> pd.DataFrame:
     "Pair uncaptioned `audio` with `captions` through `teacher` (strategy du, ds or ads); write `out_dir/metadata.csv`."
+    from clapbook.files import atomic_write, folder_lock
+    with folder_lock(out_dir):             # one writer per output folder (chapter 0)
+        rows = _curate(teacher, audio, captions, strategy, threshold, out_dir, labels, ds_threshold, k, template, batch_size,
+                       device, progress)
+        with atomic_write(Path(out_dir) / "metadata.csv", mode="w") as f: rows.to_csv(f, index=False)   # whole or not at all
+    return rows
+
+def _curate(teacher, audio, captions, strategy, threshold, out_dir, labels, ds_threshold, k, template, batch_size,
+            device, progress) -> pd.DataFrame:
     if strategy not in ("du", "ds", "ads"): raise ValueError(f"curate: strategy must be 'du', 'ds' or 'ads', not {strategy!r}")
     caps = read_captions(captions)                           # every input is checked before the teacher loads
     class_names = _labels(labels) if strategy in ("ds", "ads") else None
@@ -366,15 +394,14 @@ def curate(teacher, audio, captions, strategy: str = "du", threshold: float = 0.
     if strategy == "ds":
         base = Path(captions).resolve().parent
         files = [base / caps["file_name"][i] for i in ds["pair"]]
-        rows = pd.DataFrame({"file_name": [os.path.relpath(f, out.resolve()) for f in files],
+        rows = pd.DataFrame({"file_name": _clip_names(files, base, out),                  # the clips, linked into `out`
                              "caption": caps["caption"].to_numpy()[ds["pair"].to_numpy()],
                              "similarity": ds["similarity"].round(4), "label": [class_names[j] for j in ds["prompt"]]})
     else:
         pool_emb = embed_to_disk(model.embed_audio, [str(f) for f in files], out / "embeddings" / "audio.npy",
                                  batch_size=batch_size, progress=progress, desc="audio")
         got = curate_du(pool_emb, cap_emb, threshold, k) if strategy == "du" else curate_ads(pool_emb, cap_emb, ds, threshold, k)
-        rows = pd.DataFrame({"file_name": [os.path.relpath(files[i].resolve(), out.resolve()) for i in got["audio"]],
+        rows = pd.DataFrame({"file_name": _clip_names([files[i] for i in got["audio"]], Path(audio), out),
                              "caption": caps["caption"].to_numpy()[got["caption"].to_numpy()],
                              "similarity": got["similarity"].round(4)})
-    rows.to_csv(out / "metadata.csv", index=False)
     return rows

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import datasets
 from datasets import Audio, Dataset, DatasetDict, Value
 
 from .audio import AudioLoadError, crop_or_pad, load_audio
+from .files import atomic_folder, fault_point, is_complete, mark_complete
 from .sounds import CORPORA
 
 _log = logging.getLogger(__name__)
@@ -57,37 +59,49 @@ def _audio_bytes(value) -> bytes:
     if not path: raise ValueError("an audio value has neither bytes nor a path")
     return Path(path).read_bytes()
 
-def write_audiofolder(data: Dataset | DatasetDict, out_dir: str | Path, audio_column: str = "audio") -> Path:
-    "Write `data` as an audio folder: `out_dir/<split>/<file>.wav` and `out_dir/<split>/metadata.csv`."
+def _write_split(ds: Dataset, folder: Path, audio_column: str) -> int:
+    "One split's clips and its metadata.csv into `folder`; the number of clips."
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = ds.cast_column(audio_column, Audio(decode=False)) if isinstance(ds.features[audio_column], Audio) else ds
+    others = [c for c in ds.column_names if c != audio_column]
+    rows, seen = [], set()
+    for i, ex in enumerate(ds):
+        a = ex[audio_column]
+        name = Path(a.get("path") or f"{i:05d}.wav").name if isinstance(a, dict) else Path(a).name
+        if name in seen: name = f"{i:05d}_{name}"
+        seen.add(name)
+        (folder / name).write_bytes(_audio_bytes(a))
+        fault_point("audiofolder:clip")                  # a kill here: the folder beside `out_dir` is half written
+        rows.append([name] + [_cell(ex[c]) for c in others])
+    with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["file_name"] + others)
+        w.writerows(rows)
+    return len(rows)
+
+def write_audiofolder(data: Dataset | DatasetDict, out_dir: str | Path, audio_column: str = "audio",
+                      overwrite: bool = False) -> Path:
+    "Write `data` as an audio folder (`out_dir/<split>/<file>.wav` and `metadata.csv` per split), built beside `out_dir`, marked complete and swapped in whole."
     out_dir = Path(out_dir)
-    parts = data.items() if isinstance(data, DatasetDict) else [(None, data)]
-    for split, ds in parts:
+    parts = list(data.items()) if isinstance(data, DatasetDict) else [(None, data)]
+    for _, ds in parts:
         if audio_column not in ds.column_names:
             raise ValueError(f"no audio column {audio_column!r} to write; the columns are {ds.column_names}")
-        folder = out_dir / split if split else out_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        ds = ds.cast_column(audio_column, Audio(decode=False)) if isinstance(ds.features[audio_column], Audio) else ds
-        others = [c for c in ds.column_names if c != audio_column]
-        rows, seen = [], set()
-        for i, ex in enumerate(ds):
-            a = ex[audio_column]
-            name = Path(a.get("path") or f"{i:05d}.wav").name if isinstance(a, dict) else Path(a).name
-            if name in seen: name = f"{i:05d}_{name}"
-            seen.add(name)
-            (folder / name).write_bytes(_audio_bytes(a))
-            rows.append([name] + [_cell(ex[c]) for c in others])
-        with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["file_name"] + others)
-            w.writerows(rows)
+    if not overwrite and out_dir.is_dir() and not is_complete(out_dir) and any(out_dir.iterdir()):
+        raise FileExistsError(f"{str(out_dir)!r} holds files that write_audiofolder did not write, and writing replaces the "
+                              "whole folder; choose a new or empty folder")
+    with atomic_folder(out_dir) as tmp:                  # readers see the old folder or the new one, whole (chapter 0)
+        counts = {split or "": _write_split(ds, tmp / split if split else tmp, audio_column) for split, ds in parts}
+        mark_complete(tmp, {"clips": counts})           # written last: what `corpus` looks for
     return out_dir
 
 def write_corpus(name: str, out_dir: str | Path, n: int = 1024, seed: int = 0, sample_rate: int = 16000,
-                 seconds: float | None = None, workers: int = 1) -> Path:
+                 seconds: float | None = None, workers: int = 1, overwrite: bool = False) -> Path:
     "Generate corpus `name` ('soundworld', 'instruments', 'scenes') in `workers` processes and write it as an audio folder at `out_dir`."
     if name not in CORPORA: raise ValueError(f"unknown corpus {name!r}; choose from {list(CORPORA)}")
     kw = {} if seconds is None else {"seconds": seconds}
-    return write_audiofolder(CORPORA[name](n=n, seed=seed, sample_rate=sample_rate, workers=workers, **kw), out_dir)
+    return write_audiofolder(CORPORA[name](n=n, seed=seed, sample_rate=sample_rate, workers=workers, **kw), out_dir,
+                             overwrite=overwrite)
 
 # %% ../nbs/02a_data.ipynb #06b5affe
 @dataclass
@@ -145,31 +159,42 @@ def _parse_column(values: list[str]) -> list:
     if all(v in ("true", "false") for v in cells): return [v == "true" if v != "" else None for v in values]
     return values
 
-def _read_metadata(path: Path, text_column: str, file_column: str) -> dict[str, list]:
-    "Read a metadata.csv/.jsonl into columns; the text column stays text."
-    if not path.is_file(): raise FileNotFoundError(f"caption file {str(path)!r} does not exist")
+def _read_rows(path: Path) -> tuple[list[str], list[dict], dict[int, str]]:
+    "The column names, the rows and the rows' problems (row index -> reason) of a metadata.csv/.tsv/.jsonl; a file that cannot be read raises."
+    try: text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e: raise ValueError(f"caption file {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not text.strip(): raise ValueError(f"caption file {str(path)!r} is empty")
+    rows, problems = [], {}
     if path.suffix.lower() == ".jsonl":
-        rows = []
-        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for k, line in enumerate(text.splitlines(), start=1):
             if not line.strip(): continue
-            try: rows.append(json.loads(line))
+            try: row = json.loads(line)
             except json.JSONDecodeError as e: raise ValueError(f"{path}: line {k} is not valid JSON ({e})") from None
-        names = list(dict.fromkeys(k for r in rows for k in r))
-        cols = {c: [r.get(c) for r in rows] for c in names}
-    elif path.suffix.lower() in (".csv", ".tsv"):
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            rows = list(reader)
-            names = reader.fieldnames or []
-        cols = {c: [r.get(c) if r.get(c) is not None else "" for r in rows] for c in names}
-        cols = {c: (v if c in (text_column, file_column) else _parse_column(v)) for c, v in cols.items()}
-    else:
-        raise ValueError(f"caption file {str(path)!r} must be .csv, .tsv or .jsonl")
+            if not isinstance(row, dict): raise ValueError(f"{path}: line {k} is a JSON {type(row).__name__}, not an object")
+            rows.append(row)
+        return list(dict.fromkeys(c for r in rows for c in r)), rows, problems
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    names, *cells = [r for r in reader if r]                # blank lines are no rows, as csv.DictReader has it
+    if twice := sorted({c for c in names if names.count(c) > 1}):
+        raise ValueError(f"{path}: the header names the column {twice[0]!r} twice")
+    for i, r in enumerate(cells):
+        if len(r) > len(names): problems[i] = f"{len(r)} cells but the header has {len(names)} (an unquoted comma?)"
+        rows.append(dict(zip(names, r + [""] * (len(names) - len(r)))))
+    return names, rows, problems
+
+def _read_metadata(path: Path, text_column: str, file_column: str) -> tuple[dict[str, list], dict[int, str]]:
+    "Read a metadata.csv/.jsonl into columns (the text and file columns stay as written) and its rows' problems."
+    if not path.is_file(): raise FileNotFoundError(f"caption file {str(path)!r} does not exist")
+    if path.suffix.lower() not in (".csv", ".tsv", ".jsonl"): raise ValueError(f"caption file {str(path)!r} must be .csv, .tsv or .jsonl")
+    names, rows, problems = _read_rows(path)
+    csv_like = path.suffix.lower() != ".jsonl"
+    cols = {c: [r.get(c, "" if csv_like else None) for r in rows] for c in names}
+    if csv_like: cols = {c: (v if c in (text_column, file_column) else _parse_column(v)) for c, v in cols.items()}
     for need, what in ((file_column, "file"), (text_column, "text")):
         if need not in cols:
             raise ValueError(f"{what} column {need!r} not found in {path}; its columns are {list(cols)} "
                              f"(pass {'file_column' if what == 'file' else 'text_column'}=...)")
-    return cols
+    return cols, problems
 
 # %% ../nbs/02a_data.ipynb #322127fb
 def _metadata_in(folder: Path) -> Path | None:
@@ -178,8 +203,36 @@ def _metadata_in(folder: Path) -> Path | None:
     if len(found) > 1: raise ValueError(f"{folder} has both metadata.csv and metadata.jsonl; keep one")
     return found[0] if found else None
 
-def _folder_splits(source: Path, metadata, text_column: str, file_column: str) -> dict[str, Dataset]:
-    "Read an audio folder (flat, with split subfolders, or a folder plus a caption file) into per-split Datasets."
+def _leaves_folder(name: str) -> bool:
+    "Whether the relative path `name` climbs out of its folder (`../x.wav`, `a/../../x.wav`), read without the file system."
+    depth = 0
+    for part in name.replace("\\", "/").split("/"):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0: return True
+    return False
+
+def _caption_problem(text) -> str | None:
+    "Why `text` cannot be a caption, or None."
+    if text is None: return "no caption"
+    if not isinstance(text, str): return f"the caption is not text but {type(text).__name__} {text!r:.40}"
+    return None if text.strip() else "empty caption"
+
+def _row_problems(files: list, captions: list, problems: dict[int, str]) -> dict[int, str]:
+    "Add to `problems` (row -> reason) every row with no file name, a name that is absolute or leaves the folder, a caption that is not text, or a repeat of an earlier row."
+    seen = {}
+    for i, (f, c) in enumerate(zip(files, captions)):
+        if i in problems: continue
+        if f is None or (isinstance(f, str) and not f.strip()): problems[i] = "no file name"
+        elif not isinstance(f, str): problems[i] = f"the file name {f!r} is not text but {type(f).__name__}"
+        elif f.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", f): problems[i] = f"the file name {f!r} is an absolute path; names are relative to the metadata file's folder"
+        elif _leaves_folder(f): problems[i] = f"the file name {f!r} leaves the folder"
+        elif (why := _caption_problem(c)) is not None: problems[i] = why
+        elif (f, c) in seen: problems[i] = f"the same file and caption as row {seen[(f, c)] + 1}"
+        else: seen[(f, c)] = i
+    return problems
+
+def _folder_splits(source: Path, metadata, text_column: str, file_column: str) -> tuple[dict, list[SkippedClip], dict]:
+    "Read an audio folder (flat, with split subfolders, or a folder plus a caption file) into per-split Datasets; the rows left out, and each split's metadata rows kept."
     if metadata is not None: parts = {"train": (source if source.is_dir() else source.parent, Path(metadata))}
     elif source.is_file(): parts = {"train": (source.parent, source)}
     elif (m := _metadata_in(source)) is not None: parts = {"train": (source, m)}
@@ -189,15 +242,21 @@ def _folder_splits(source: Path, metadata, text_column: str, file_column: str) -
             raise FileNotFoundError(f"no metadata.csv or metadata.jsonl in {source} or its subfolders; "
                                     "pass metadata= the path of a captions CSV/JSONL with file_name and caption columns")
         parts = dict(sorted(parts.items(), key=lambda kv: (_SPLIT_ORDER.get(kv[0], 3), kv[0])))
-    out = {}
+    out, skipped, rows = {}, [], {}
     for split, (folder, meta) in parts.items():
-        cols = _read_metadata(meta, text_column, file_column)
+        cols, problems = _read_metadata(meta, text_column, file_column)
         files = cols.pop(file_column)
         if _AUDIO_CANON in cols: raise ValueError(f"{meta} has a column named {_AUDIO_CANON!r}; rename it (clapbook puts the clips there)")
-        cols = {_AUDIO_CANON: [str((folder / str(f)).resolve()) for f in files], **cols}
+        problems = _row_problems(files, cols[text_column], problems)
+        for i, why in sorted(problems.items()):
+            name = str(folder / files[i]) if isinstance(files[i], str) and files[i].strip() else f"{meta}, row {i + 1}"
+            skipped.append(SkippedClip(split, i, name, why))
+        keep = rows[split] = [i for i in range(len(files)) if i not in problems]
+        if problems and not keep: raise ValueError(f"every row of {meta} is unusable; row 1: {problems[0]}")
+        cols = {_AUDIO_CANON: [str((folder / files[i]).resolve()) for i in keep], **{c: [v[i] for i in keep] for c, v in cols.items()}}
         ds = Dataset.from_dict(cols).cast_column(_AUDIO_CANON, Audio(decode=False))
         out[split] = _standardise(ds, _AUDIO_CANON, text_column, str(meta))
-    return out
+    return out, skipped, rows
 
 def _standardise(ds: Dataset, audio_column: str, text_column: str, name: str) -> Dataset:
     "Rename the user's audio/text columns to `audio`/`caption` and make the audio column `Audio(decode=False)`."
@@ -216,28 +275,27 @@ def _standardise(ds: Dataset, audio_column: str, text_column: str, name: str) ->
     return ds
 
 # %% ../nbs/02a_data.ipynb #b21d8d7f
-def _keep_good(ds: Dataset, split: str, check: bool) -> tuple[Dataset, list[SkippedClip]]:
-    "Decode every clip (and look at every caption); drop and report the bad ones."
+def _keep_good(ds: Dataset, split: str, check: bool, rows: list[int] | None = None) -> tuple[Dataset, list[SkippedClip]]:
+    "Decode every clip (and look at every caption); drop and report the bad ones, by their metadata `rows` if given."
     skipped = []
     if not check: return ds, skipped
-    rows = ds.select_columns([_AUDIO_CANON, _TEXT_CANON]).iter(batch_size=256)   # stream: never the whole column at once
-    pairs = ((a, t) for b in rows for a, t in zip(b[_AUDIO_CANON], b[_TEXT_CANON]))
+    batches = ds.select_columns([_AUDIO_CANON, _TEXT_CANON]).iter(batch_size=256)   # stream: never the whole column at once
+    pairs = ((a, t) for b in batches for a, t in zip(b[_AUDIO_CANON], b[_TEXT_CANON]))
+    bad = set()
     for i, (audio, text) in enumerate(pairs):
         name = (audio.get("path") if isinstance(audio, dict) else str(audio)) or f"{split}[{i}]"
         reason = check_clip(audio)
-        if reason is None and (not isinstance(text, str) or not text.strip()): reason = "empty caption"
+        if reason is None: reason = _caption_problem(text)
         if reason is not None:
-            skipped.append(SkippedClip(split, i, str(name), reason))
-            _log.warning("skipping %s: %s", name, reason)
-    if skipped:
-        bad = {s.index for s in skipped}
-        ds = ds.select([i for i in range(len(ds)) if i not in bad])
+            bad.add(i); skipped.append(SkippedClip(split, rows[i] if rows else i, str(name), reason))
+    if bad: ds = ds.select([i for i in range(len(ds)) if i not in bad])
     return ds, skipped
 
 def load_clips(source, audio_column: str = "audio", text_column: str = "caption", split: str | None = None,
                metadata: str | Path | None = None, file_column: str = "file_name", check: bool = True,
                return_skipped: bool = False, **load_kwargs):
-    "Load captioned clips from an audio folder, a caption file, a `datasets` object or a hub name; skip and report bad clips."
+    "Load captioned clips from an audio folder, a caption file, a `datasets` object or a hub name; skip and report bad clips and rows."
+    skipped, rows = [], {}
     if isinstance(source, (Dataset, DatasetDict)):
         parts, name = (dict(source) if isinstance(source, DatasetDict) else {split or "train": source}), "the dataset"
         if isinstance(source, DatasetDict) and split is not None:
@@ -246,10 +304,10 @@ def load_clips(source, audio_column: str = "audio", text_column: str = "caption"
         parts = {s: _standardise(d, audio_column, text_column, name) for s, d in parts.items()}
     elif isinstance(source, (str, os.PathLike)) and Path(source).expanduser().exists():
         path = Path(source).expanduser()
-        parts = _folder_splits(path, metadata, text_column, file_column)
+        parts, skipped, rows = _folder_splits(path, metadata, text_column, file_column)    # rows the metadata itself rules out
         if split is not None:
             if split not in parts: raise KeyError(f"split {split!r} not found in {path}; the splits are {list(parts)}")
-            parts = {split: parts[split]}
+            parts, skipped = {split: parts[split]}, [s for s in skipped if s.split == split]
     elif isinstance(source, os.PathLike) or (isinstance(source, str) and source.startswith(("/", "./", "../", "~", "\\"))):
         raise FileNotFoundError(f"{str(source)!r} does not exist")
     elif isinstance(source, str):      # a Hugging Face dataset name (needs internet the first time)
@@ -258,13 +316,15 @@ def load_clips(source, audio_column: str = "audio", text_column: str = "caption"
                           check=check, return_skipped=return_skipped)
     else:
         raise TypeError(f"load_clips takes a folder, a caption file, a datasets object or a dataset name, not {type(source).__name__}")
-    out, skipped = {}, []
+    out = {}
     for s, d in parts.items():
-        out[s], sk = _keep_good(d, s, check)
+        out[s], sk = _keep_good(d, s, check, rows.get(s))
+        if len(out[s]) == 0 and sk: raise ValueError(f"every clip of split {s!r} was skipped; the first: {sk[0].file}: {sk[0].reason}")
         skipped += sk
+    for s in skipped: _log.warning("skipping %s: %s", s.file, s.reason)
     if skipped:
-        total = sum(len(d) for d in parts.values())
-        _log.warning("load_clips: skipped %d of %d clips that do not decode or have no caption", len(skipped), total)
+        total = sum(len(d) for d in out.values()) + len(skipped)
+        _log.warning("load_clips: skipped %d of %d clips that do not decode, have no usable caption or file name", len(skipped), total)
     result = next(iter(out.values())) if isinstance(source, Dataset) or split is not None else DatasetDict(out)
     return (result, skipped) if return_skipped else result
 
@@ -274,11 +334,11 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 def corpus(name: str, data_dir=None, n: int = 1024, seed: int = 0, workers: int | None = None):
-    "The embedded corpus `name` as a DatasetDict, read from `data_dir/name-nN-seedS` if written there before, else generated in `workers` processes (and written)."
+    "The embedded corpus `name` as a DatasetDict, read from `data_dir/name-nN-seedS` if it was written there whole, else generated in `workers` processes (and written)."
     if name not in CORPORA: raise ValueError(f"unknown corpus {name!r}; choose from {list(CORPORA)}")
     folder = Path(data_dir) / f"{name}-n{n}-seed{seed}" if data_dir is not None else None
-    if folder is not None and (folder / "train" / "metadata.csv").exists():
+    if folder is not None and is_complete(folder):           # the marker is written last: a killed write has none
         return load_clips(folder)
     ds = CORPORA[name](n=n, seed=seed, workers=workers or default_workers())
-    if folder is not None: write_audiofolder(ds, folder)
+    if folder is not None: write_audiofolder(ds, folder, overwrite=True)   # replaces a folder without the marker
     return ds

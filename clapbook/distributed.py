@@ -27,7 +27,7 @@ from .audio import FRONTENDS
 from .model import CLAP, CLAP_PRESETS
 from .files import atomic_write, write_json
 from .ranks import GlobalBatchNorm2d, LossModule, gather_rows, rank_and_world, swap_batchnorm
-from .train import PairDataset, TrainConfig, atomic_save, clap_pair_loss, collate_pairs, train
+from .train import PairDataset, TrainConfig, clap_pair_loss, collate_pairs, load_state, save_state, train
 
 # %% auto #0
 __all__ = ['free_port', 'shutdown_distributed', 'init_distributed', 'run_ranks', 'gather_demo', 'proof_model', 'shard',
@@ -67,7 +67,7 @@ def _rank_main(rank: int, world: int, port: int, fn, args: tuple, out_dir: str, 
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
     try:
         result = fn(*args)
-        atomic_save(result, Path(out_dir) / f"rank{rank}.pt")   # whole, or not at all
+        save_state(result, Path(out_dir) / f"rank{rank}.safetensors")   # whole or not at all, no pickle (chapter 7)
     finally:
         dist.destroy_process_group()
 
@@ -85,7 +85,7 @@ def run_ranks(fn, world_size: int = 2, args: tuple = (), timeout_s: float = 180,
         finally:
             for p in ctx.processes:
                 if p.is_alive(): p.kill()
-        return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world_size)]
+        return [load_state(Path(tmp) / f"rank{r}.safetensors") for r in range(world_size)]
 
 # %% ../nbs/17_distributed.ipynb #d17c0011
 def gather_demo() -> dict:
@@ -290,7 +290,7 @@ def curation_check(n_items: int = 50, n_keys: int = 300, d: int = 16) -> dict:
 
 # %% ../nbs/17_distributed.ipynb #d17c0026
 def proof(out_dir, references: dict, one_rank_stopped=None) -> dict:
-    "Every check of this chapter on the running ranks against the one-process `references` (float32, float64); rank 0 writes `proof.json` and `weights.pt`."
+    "Every check of this chapter on the running ranks against the one-process `references` (float32, float64); rank 0 writes `proof.json` and `weights.safetensors`."
     out_dir = Path(out_dir); rank, world = rank_and_world()
     t0 = time.perf_counter()
     res = {"world_size": world, "gather": gather_demo(), "losses": equivalence_check(references["float32"]),
@@ -305,7 +305,7 @@ def proof(out_dir, references: dict, one_rank_stopped=None) -> dict:
     res["training"] = {"losses_ranks_full": full["losses"], "stopped_at": stopped["step"], "seconds": time.perf_counter() - t1}
     res["seconds_checks"] = t1 - t0
     if rank == 0:
-        atomic_save(weights, out_dir / "weights.pt")
+        save_state(weights, out_dir / "weights.safetensors")
         write_json(out_dir / "proof.json", res, indent=1)
     return res
 

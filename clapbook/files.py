@@ -8,25 +8,87 @@ Docs: https://clapbook.github.io/clapbook/nbs/files.html.md"""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
+import signal
 import socket
+import sys
 from pathlib import Path
 
 try: import fcntl                                   # POSIX advisory locks (Linux, macOS)
 except ImportError: fcntl = None                    # Windows: a lock file created exclusively instead
 
+
 # %% auto #0
-__all__ = ['COMPLETE_MARKER', 'LOCK_NAME', 'atomic_write', 'write_json', 'atomic_folder', 'mark_complete', 'is_complete',
-           'mark_incomplete', 'FolderLockedError', 'folder_lock']
+__all__ = ['FAULT_ENV', 'COMPLETE_MARKER', 'LOCK_NAME', 'fault_point', 'clean_stale', 'atomic_write', 'write_json',
+           'atomic_folder', 'mark_complete', 'is_complete', 'mark_incomplete', 'FolderLockedError', 'folder_lock']
+
+# %% ../nbs/00_files.ipynb #fa017a02
+FAULT_ENV = "CLAPBOOK_FAULT"
+_fault_hits: dict[str, int] = {}
+
+def fault_point(name: str):
+    "Test hook: with `CLAPBOOK_FAULT=name:count` set, SIGKILL this process the `count`-th time it reaches point `name`; otherwise nothing."
+    want, _, count = os.environ.get(FAULT_ENV, "").rpartition(":")
+    if want != name: return
+    _fault_hits[name] = hits = _fault_hits.get(name, 0) + 1
+    if hits == int(count):
+        if hasattr(signal, "SIGKILL"): os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(137)                                   # Windows: no SIGKILL; end at once all the same
+
+# %% ../nbs/00_files.ipynb #fa017a07
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<host>[0-9a-f]{6})-[0-9a-f]{8}\.(?P<kind>tmp|old)$")
+
+def _temp_name(path: Path, kind: str) -> Path:
+    "A fresh hidden name beside `path`: `.name.<pid>-<host>-<random>.<kind>`."
+    return path.with_name(f".{path.name}.{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.{kind}")
+
+def _alive(pid: int) -> bool:
+    "Whether process `pid` of this machine still runs (on Windows, always assumed: asking could end it)."
+    if pid == os.getpid() or os.name == "nt": return True
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except OSError: return True                      # it exists but belongs to someone else
+    return True
+
+def _tidy(entry: Path, target: Path) -> bool:
+    "Remove the stale temporary `entry` of `target`, or put an old folder back where `target` is missing; whether it was stale."
+    m = _TEMP.match(entry.name)
+    if not m or m["host"] != _HOST or _alive(int(m["pid"])): return False
+    if m["kind"] == "old" and not (target.exists() or target.is_symlink()): os.rename(entry, target)
+    elif entry.is_dir() and not entry.is_symlink(): shutil.rmtree(entry, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError): entry.unlink()
+    return True
+
+def _clean_beside(path: Path) -> int:
+    "Tidy the stale temporary names of `path` in its folder."
+    prefix, n = f".{path.name}.", 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in sorted(os.scandir(path.parent), key=lambda e: e.name):   # an .old folder before a .tmp one
+            if entry.name.startswith(prefix) and (m := _TEMP.match(entry.name)) and m["name"] == path.name:
+                n += _tidy(Path(entry.path), path)
+    return n
+
+def clean_stale(folder) -> int:
+    "Tidy what killed writers left anywhere under `folder`: remove their temporary files and folders, put moved-aside folders back; the number tidied."
+    n = 0
+    for root, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            if (m := _TEMP.match(name)) and _tidy(Path(root) / name, Path(root) / m["name"]):
+                n += 1
+                if name in dirs: dirs.remove(name)   # gone, or renamed back: do not walk into it
+    return n
 
 # %% ../nbs/00_files.ipynb #15e5dbb9
-def _temp_name(path: Path, kind: str) -> Path:
-    "A fresh hidden name beside `path`: `.name.<pid>-<random>.<kind>`."
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.{kind}")
-
 def _fsync_folder(folder: Path):
     "Make a rename inside `folder` durable (POSIX); a no-op where folders cannot be opened (Windows)."
     try: fd = os.open(folder, os.O_RDONLY)
@@ -38,16 +100,22 @@ def _fsync_folder(folder: Path):
 @contextlib.contextmanager
 def _atomic_file(path: Path, mode: str, encoding: str):
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_beside(path)                              # the temporary file of a killed earlier writer (section 5)
     tmp = _temp_name(path, "tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)   # umask applies
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
+            fault_point(f"write:{path.name}")        # the new bytes are in the temporary file only
             f.flush(); os.fsync(f.fileno())          # the bytes are on the disk before the name moves
+            if "b" in mode and f.tell() > (size := os.fstat(f.fileno()).st_size):   # a writer that went around Python's io
+                raise OSError(errno.EIO, f"only {size} of {f.tell()} bytes reached the disk (is it full?)")
         os.replace(tmp, path)                        # the one atomic step
         _fsync_folder(path.parent)
-    except BaseException:                            # an error or Ctrl-C mid-write: the old file stays
+    except BaseException as e:                       # an error or Ctrl-C mid-write: the old file stays
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:   # a full disk: say which file
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
         raise
 
 def atomic_write(path, data: bytes | str | None = None, mode: str = "wb", encoding: str = "utf-8"):
@@ -56,7 +124,7 @@ def atomic_write(path, data: bytes | str | None = None, mode: str = "wb", encodi
     if data is None:
         if mode not in ("wb", "w"): raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
         return _atomic_file(path, mode, encoding)
-    if isinstance(data, str): data, text = data.encode(encoding), True
+    if isinstance(data, str): data = data.encode(encoding)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"atomic_write: data must be bytes or str, got {type(data).__name__} "
                         "(use write_json for dicts and lists, or the context-manager form for a file object)")
@@ -78,27 +146,53 @@ def _fsync_tree(folder: Path):
             finally: os.close(fd)
         _fsync_folder(Path(root))
 
+@functools.cache
+def _renameat2():
+    "Linux's renameat2 system call through the C library, or None elsewhere."
+    if not sys.platform.startswith("linux"): return None
+    with contextlib.suppress(OSError, AttributeError): return ctypes.CDLL(None, use_errno=True).renameat2
+    return None
+
+def _exchange(a: Path, b: Path) -> bool:
+    "Swap the names `a` and `b` in one step (renameat2 with RENAME_EXCHANGE); False where the system or file system cannot."
+    fn = _renameat2()
+    if fn is None: return False
+    if fn(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0: return True      # AT_FDCWD, RENAME_EXCHANGE
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM): return False
+    raise OSError(err, os.strerror(err), str(b))
+
 @contextlib.contextmanager
 def atomic_folder(path, keep_existing: bool = False):
-    "Yield a temporary folder beside `path`; when the block ends without error it replaces `path` in one rename (or, with `keep_existing`, is dropped if `path` exists)."
+    "Yield a temporary folder beside `path`; when the block ends without error it replaces `path` in one step (or, with `keep_existing`, is dropped if `path` exists)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_beside(path)                              # a killed writer's folder, or an old folder it had moved aside
+    if path.exists() and not path.is_dir(): raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(path))
     tmp = _temp_name(path, "tmp"); tmp.mkdir()
     try:
         yield tmp
+        fault_point(f"fill:{path.name}")             # the new folder is complete beside its final name
         _fsync_tree(tmp)
         if keep_existing and path.exists(): return   # someone else finished first
-        old = None
-        if path.exists() or path.is_symlink():
-            old = _temp_name(path, "old"); os.rename(path, old)
-        try: os.rename(tmp, path)
-        except OSError:
-            if old is not None: os.rename(old, path)                   # put the old folder back
-            elif keep_existing and path.exists(): return               # lost a race to another writer
-            raise
+        if (path.exists() or path.is_symlink()) and _exchange(tmp, path):
+            fault_point(f"swap:{path.name}")         # swapped: `path` is new, `tmp` now holds the old folder
+        else: _rename_in(tmp, path, keep_existing)
         _fsync_folder(path.parent)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)       # the old folder after a swap, or an unused new one
+
+def _rename_in(tmp: Path, path: Path, keep_existing: bool):
+    "Where folders cannot be swapped in one step: move the old folder aside, then the new one in."
+    old = None
+    if path.exists() or path.is_symlink():
+        old = _temp_name(path, "old"); os.rename(path, old)
+        fault_point(f"swap:{path.name}")             # no `path` now: `_clean_beside` puts `old` back after a kill
+    try: os.rename(tmp, path)
+    except OSError:
+        if old is not None: os.rename(old, path)                   # put the old folder back
+        elif keep_existing and path.exists(): return               # lost a race to another writer
+        raise
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/00_files.ipynb #87d8e5e3
 COMPLETE_MARKER = ".complete"
@@ -127,7 +221,7 @@ def _holder(path: Path) -> str:
 
 @contextlib.contextmanager
 def folder_lock(folder):
-    "Hold the write lock of the output `folder` (created if missing) for the block; a second holder gets `FolderLockedError`."
+    "Hold the write lock of the output `folder` (created if missing) for the block, after tidying what killed writers left in it; a second holder gets `FolderLockedError`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     me = f"pid {os.getpid()} on {socket.gethostname()}"
@@ -150,6 +244,7 @@ def folder_lock(folder):
             f.close()                                 # the last holder removed this file as we opened it: again
     try:
         f.seek(0); f.truncate(); f.write(me + "\n"); f.flush()
+        clean_stale(folder)                           # what a killed earlier run left (section 5)
         yield folder
     finally:
         with contextlib.suppress(FileNotFoundError): os.unlink(path)

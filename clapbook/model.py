@@ -152,8 +152,12 @@ class CLAP(nn.Module):
 
     @property
     def logit_scale(self) -> torch.Tensor:
-        "The similarity multiplier exp(`log_logit_scale`), clamped at `config.max_logit_scale`."
-        return self.log_logit_scale.exp().clamp(max=self.config.max_logit_scale)
+        "The similarity multiplier exp(`log_logit_scale`); training keeps it at most `config.max_logit_scale` (`clamp_logit_scale_`)."
+        return self.log_logit_scale.exp()
+
+    def clamp_logit_scale_(self):
+        "Cap the parameter `log_logit_scale` at log(`config.max_logit_scale`) in place; chapter 7's optimiser step calls it after every update."
+        with torch.no_grad(): self.log_logit_scale.clamp_(max=math.log(self.config.max_logit_scale))
 
     @property
     def device(self) -> torch.device: return self.log_logit_scale.device

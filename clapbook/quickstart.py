@@ -7,7 +7,6 @@ Docs: https://clapbook.github.io/clapbook/nbs/quickstart.html.md"""
 # %% ../nbs/19_quickstart.ipynb #7eb6c5b0
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .files import atomic_write, folder_lock, write_json
 
 # %% auto #0
 __all__ = ['PROMPT_SETS', 'QUICKSTART_CORPORA', 'plot_history', 'write_report', 'format_table', 'prompt_accuracies',
@@ -55,9 +55,7 @@ def write_report(path, title: str, figures: list, tables: dict | None = None) ->
     for i, fig in enumerate(figures):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
     parts.append("</body></html>")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(parts)); os.replace(tmp, path)
-    return path
+    return atomic_write(path, "\n".join(parts))            # whole or not at all (chapter 0)
 
 # %% ../nbs/19_quickstart.ipynb #a078ff39
 def format_table(rows: list[dict]) -> str:
@@ -116,13 +114,17 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
                lr: float = 2e-3, device: str = "cpu", data_dir=None, corpora=QUICKSTART_CORPORA, progress: bool = True,
                preset: str = "tiny", workers: int | None = None) -> dict:
     "Train the tiny CLAP on the embedded corpora and evaluate it; writes model/, metrics.json, report.html to `out_dir`."
+    out = Path(out_dir)
+    with folder_lock(out):                 # one quickstart per folder; what a killed one left is tidied first (chapter 0)
+        return _quickstart(out, seed, n, epochs, batch_size, lr, device, data_dir, corpora, progress, preset, workers)
+
+def _quickstart(out: Path, seed, n, epochs, batch_size, lr, device, data_dir, corpora, progress, preset, workers) -> dict:
     import datasets
     from clapbook.data import corpus
     from clapbook.model import CLAP, CLAP_PRESETS
     from clapbook.train import TrainConfig, train
     from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval, plot_confusion, plot_similarity, zero_shot_score
     t0 = time.perf_counter()
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     data = {name: corpus(name, data_dir if data_dir is not None else out / "data", n=n, seed=seed, workers=workers) for name in corpora}
     stages = {"data": time.perf_counter() - t0}        # wall seconds per stage, in metrics.json
     train_ds = datasets.concatenate_datasets([_pairs(d["train"]) for d in data.values()]).shuffle(seed=seed).flatten_indices()
@@ -168,7 +170,7 @@ def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: 
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "device": device, "torch": torch.__version__, "clapbook": __version__},
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(out / "metrics.json", metrics)                   # whole or not at all (chapter 0)
     rows = quickstart_rows(metrics)
     ret_rows = [{"metric": k, "value": v} for k, v in metrics["retrieval"].items()]
     write_report(out / "report.html", f"clapbook quickstart ({preset}, seed {seed})", figures,

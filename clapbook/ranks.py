@@ -16,7 +16,8 @@ from .losses import clap_loss, clap_loss_rows, soft_clap_loss, soft_clap_loss_ro
 
 # %% auto #0
 __all__ = ['rank_and_world', 'broadcast_float', 'gather_rows', 'my_rows', 'any_rank', 'global_clap_loss', 'global_soft_clap_loss',
-           'global_temporal_loss', 'sum_over_ranks', 'GlobalBatchNorm2d', 'swap_batchnorm', 'LossModule']
+           'global_temporal_loss', 'sum_over_ranks', 'GlobalBatchNorm2d', 'swap_batchnorm', 'LossModule',
+           'match_gradient_strides']
 
 # %% ../nbs/06a_ranks.ipynb #2e3b82a6
 def rank_and_world() -> tuple[int, int]:
@@ -147,3 +148,15 @@ class LossModule(nn.Module):
     def __init__(self, model: nn.Module, loss_fn):
         super().__init__(); self.model, self.loss_fn = model, loss_fn
     def forward(self, batch, **options): return self.loss_fn(self.model, batch, **options)
+
+# %% ../nbs/06a_ranks.ipynb #6a5d0002
+def match_gradient_strides(model: nn.Module) -> int:
+    "Give every 4-D parameter whose memory is already in channels_last order (one input channel, a 1x1 kernel) channels_last strides, so DDP's gradient buckets match a channels_last convolution's gradients; values and memory unchanged; the number changed."
+    n = 0
+    for p in model.parameters():
+        if p.dim() != 4 or not (p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)): continue
+        target = torch.empty_like(p, memory_format=torch.channels_last).stride()
+        if p.stride() != target:
+            with torch.no_grad(): p.set_(p.detach().as_strided(p.shape, target))   # the same storage, other strides
+            n += 1
+    return n

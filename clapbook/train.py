@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_save
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
@@ -29,14 +31,14 @@ from .audio import FRONTENDS, crop_or_pad, load_audio
 from .files import atomic_write, folder_lock
 from .model import CLAP
 from .losses import upcast
-from .ranks import (GlobalBatchNorm2d, LossModule, broadcast_float, global_clap_loss, rank_and_world,
-                            swap_batchnorm)
+from .ranks import (GlobalBatchNorm2d, LossModule, broadcast_float, global_clap_loss, match_gradient_strides,
+                            rank_and_world, swap_batchnorm)
 
 # %% auto #0
-__all__ = ['PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig', 'pick_device', 'rank_device', 'amp_dtype',
-           'rng_state', 'set_rng_state', 'atomic_save', 'load_checkpoint', 'make_optimizer', 'make_scheduler',
-           'to_device', 'clap_pair_loss', 'optimizer_step', 'training_checkpoint', 'resume_state', 'training_data',
-           'train']
+__all__ = ['STATE_FORMAT', 'CHECKPOINT', 'LEGACY_CHECKPOINT', 'PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig',
+           'pick_device', 'rank_device', 'amp_dtype', 'rng_state', 'set_rng_state', 'save_state', 'load_state',
+           'load_checkpoint', 'make_optimizer', 'make_scheduler', 'to_device', 'clap_pair_loss', 'optimizer_step',
+           'training_checkpoint', 'resume_state', 'resume_path', 'training_data', 'train']
 
 # %% ../nbs/07_train.ipynb #36795174
 class PairDataset(Dataset):
@@ -122,7 +124,7 @@ def pick_device(device: str = "auto") -> torch.device:
     "The requested device; `'auto'` is CUDA when available, else the CPU."
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     d = torch.device(device)
-    if d.type == "cuda" and not torch.cuda.is_available(): raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    if d.type == "cuda" and not torch.cuda.is_available(): raise ValueError(f"device {device!r} requested but CUDA is not available here")
     return d
 
 def rank_device(device: str = "auto") -> torch.device:
@@ -141,7 +143,7 @@ def amp_dtype(amp: str, device: torch.device):
 
 # %% ../nbs/07_train.ipynb #ff90a15d
 def rng_state() -> dict:
-    "Every RNG state as tensors and plain values (loadable with `weights_only=True`)."
+    "Every RNG state as tensors and plain values (what `save_state` stores without pickle)."
     py = random.getstate()
     npst = np.random.get_state()
     st = {"python": [py[0], list(py[1]), py[2]], "numpy_keys": torch.from_numpy(npst[1].astype(np.int64)),
@@ -157,15 +159,64 @@ def set_rng_state(st: dict):
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
-def atomic_save(obj, path) -> Path:
-    "`torch.save` `obj` to `path` atomically (chapter 0's `atomic_write`): a kill mid-write leaves the previous file."
-    with atomic_write(path) as f: torch.save(obj, f)
-    return Path(path)
+# %% ../nbs/07_train.ipynb #c4ec0002
+_MARKS = ("__tensor__", "__ndarray__", "__tuple__", "__items__")
+
+def _skeleton(obj, tensors: dict, path: str, seen: set):
+    "`obj` as JSON values; each tensor (or NumPy array) moved to `tensors` under a unique name and referenced by it."
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
+        kind, t = ("__tensor__", obj.detach().cpu()) if isinstance(obj, torch.Tensor) else ("__ndarray__", torch.from_numpy(obj))
+        name = path or "."
+        while name in tensors: name += "'"
+        t = t.contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in seen: t = t.clone()   # safetensors stores shared memory once
+        seen.add(t.untyped_storage().data_ptr()); tensors[name] = t
+        return {kind: name}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj) and not any(k in _MARKS for k in obj):
+            return {k: _skeleton(v, tensors, f"{path}/{k}", seen) for k, v in obj.items()}
+        return {"__items__": [[_skeleton(k, tensors, f"{path}/key", seen), _skeleton(v, tensors, f"{path}/{k}", seen)]
+                              for k, v in obj.items()]}                     # integer keys (optimiser state) survive
+    if isinstance(obj, tuple): return {"__tuple__": [_skeleton(v, tensors, f"{path}/{i}", seen) for i, v in enumerate(obj)]}
+    if isinstance(obj, list): return [_skeleton(v, tensors, f"{path}/{i}", seen) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic): return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)): return obj
+    raise TypeError(f"save_state: cannot store a {type(obj).__name__} at {path or 'the top'} (tensors, arrays, "
+                    "numbers, strings, None, lists, tuples and dicts only)")
+
+def _rebuild(obj, tensors: dict):
+    "The inverse of `_skeleton`."
+    if isinstance(obj, list): return [_rebuild(v, tensors) for v in obj]
+    if not isinstance(obj, dict): return obj
+    if "__tensor__" in obj: return tensors[obj["__tensor__"]]
+    if "__ndarray__" in obj: return tensors[obj["__ndarray__"]].numpy()
+    if "__tuple__" in obj: return tuple(_rebuild(v, tensors) for v in obj["__tuple__"])
+    if "__items__" in obj: return {_rebuild(k, tensors): _rebuild(v, tensors) for k, v in obj["__items__"]}
+    return {k: _rebuild(v, tensors) for k, v in obj.items()}
+
+STATE_FORMAT = "clapbook-state-1"
+
+def save_state(obj, path) -> Path:
+    "Write a nested checkpoint (dicts, lists, tuples, tensors, arrays, plain values) to `path` atomically as one safetensors file: tensors as tensors, the rest as JSON in its header."
+    tensors = {}
+    skeleton = json.dumps(_skeleton(obj, tensors, "", set()))
+    return atomic_write(path, safetensors_save(tensors, metadata={"format": STATE_FORMAT, "state": skeleton}))
+
+def load_state(path):
+    "Read what `save_state` wrote: no pickle, nothing executed."
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != STATE_FORMAT: raise ValueError(f"{str(path)!r} is a safetensors file but not a clapbook training state")
+        return _rebuild(json.loads(meta["state"]), {k: f.get_tensor(k) for k in f.keys()})
 
 def load_checkpoint(path) -> dict:
-    "Load a training checkpoint safely (`weights_only=True`), naming the file if it is unreadable."
-    try: return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise RuntimeError(f"cannot read checkpoint {str(path)!r}: {e}") from None
+    "Load a training checkpoint: `save_state`'s safetensors file, or an older clapbook's `.pt` through `torch.load(weights_only=True)`; an unreadable one is named."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    try:
+        if path.suffix == ".pt": return torch.load(path, map_location="cpu", weights_only=True)
+        return load_state(path)
+    except Exception as e: raise ValueError(f"cannot read checkpoint {str(path)!r}: {e}") from None
 
 # %% ../nbs/07_train.ipynb #3ed3f2bd
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -208,11 +259,13 @@ def clap_pair_loss(model: CLAP, batch, local_loss: bool = False) -> torch.Tensor
 
 # %% ../nbs/07_train.ipynb #7c0e0006
 def optimizer_step(model: nn.Module, opt, sched, scaler, cfg: TrainConfig):
-    "Apply the accumulated gradients: unscale, clip to `cfg.clip_grad_norm`, step, zero them, and advance a per-step schedule."
+    "Apply the accumulated gradients: unscale, clip to `cfg.clip_grad_norm`, step, zero them, cap every CLAP's temperature, advance a per-step schedule."
     if cfg.clip_grad_norm:
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
     scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
+    for m in model.modules():
+        if isinstance(m, CLAP): m.clamp_logit_scale_()        # the cap on the parameter, after the update (chapter 5)
     if cfg.scheduler != "plateau": sched.step()
 
 # %% ../nbs/07_train.ipynb #7c0e0009
@@ -234,10 +287,23 @@ def resume_state(ck: dict, model: CLAP, opt, sched, scaler, cfg: TrainConfig, wo
         state["batch"] = state["samples"] // (cfg.batch_size * world) // cfg.grad_accum * cfg.grad_accum
     return state
 
+CHECKPOINT, LEGACY_CHECKPOINT = Path("checkpoints/last.safetensors"), Path("checkpoints/last.pt")
+
+def resume_path(resume, out_dir=None) -> Path:
+    "The checkpoint `train(resume=...)` continues from: `resume` if it is a path, else `out_dir`'s (an older clapbook's `last.pt` if it has no other)."
+    if isinstance(resume, (str, os.PathLike)): path = Path(resume)
+    elif out_dir is None: raise ValueError("resume=True needs an out_dir (or the path of a checkpoint)")
+    else: path = next((p for p in (Path(out_dir) / CHECKPOINT, Path(out_dir) / LEGACY_CHECKPOINT) if p.is_file()), Path(out_dir) / CHECKPOINT)
+    if not path.is_file(): raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
+    return path
+
 # %% ../nbs/07_train.ipynb #86a9f059
 def _log_row(path: Path | None, row: dict):
+    "Append `row` to the log in one write, so a kill leaves whole lines."
     if path is None: return
-    with open(path, "a") as f: f.write(json.dumps(row) + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try: os.write(fd, (json.dumps(row) + "\n").encode())
+    finally: os.close(fd)
 
 def _batch_size(batch) -> int:
     first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values())) if isinstance(batch, dict) else batch
@@ -280,18 +346,17 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
         sched, dtype = make_scheduler(opt, cfg, total_steps), amp_dtype(cfg.amp, dev)
         scaler = torch.amp.GradScaler("cuda", enabled=(dtype == torch.float16))
         state = {"step": 0, "epoch": 0, "batch": 0, "samples": 0, "best_score": -math.inf, "history": []}
-        ckpt_path = out / "checkpoints" / "last.pt" if out is not None else None
-        if resume:
-            path = Path(resume) if isinstance(resume, (str, Path)) else ckpt_path
-            if path is None or not path.exists(): raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
-            state = resume_state(load_checkpoint(path), model, opt, sched, scaler, cfg, world)
+        ckpt_path = out / CHECKPOINT if out is not None else None
+        if resume: state = resume_state(load_checkpoint(resume_path(resume, out)), model, opt, sched, scaler, cfg, world)
         if world > 1: state["world_size"] = world
-        def save_checkpoint():
-            if ckpt_path is not None and lead: atomic_save(training_checkpoint(model, opt, sched, scaler, state, cfg), ckpt_path)
+        def save_checkpoint():     # one safetensors file, written atomically
+            if ckpt_path is not None and lead: save_state(training_checkpoint(model, opt, sched, scaler, state, cfg), ckpt_path)
         loss_fn, options = loss_fn or clap_pair_loss, ({"local_loss": True} if cfg.local_loss else {})
+        if world > 1: match_gradient_strides(model)       # DDP's buckets take the parameters' strides (chapter 6a)
         ddp = DistributedDataParallel(LossModule(model, loss_fn), device_ids=[dev.index] if dev.type == "cuda" else None,
                                       find_unused_parameters=True) if world > 1 else None   # the loss inside DDP's forward
         log_path = out / "log.jsonl" if out is not None and lead else None
+        if resume and log_path is not None: atomic_write(log_path, "".join(json.dumps(r) + "\n" for r in state["history"]))
         bar = tqdm(total=total_steps, initial=state["step"], disable=not (cfg.progress and lead), desc="train")
         loader_gen = torch.Generator()          # the DataLoader's own RNG: never touches the global one
         t_last, pairs_since, done = time.perf_counter(), 0, state["step"] >= total_steps
@@ -329,7 +394,7 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
                     score = _validate(model, valid_fn, state, sched, cfg, epoch, dev, lead); _log_row(log_path, state["history"][-1])
                     if score > state["best_score"]:
                         state["best_score"] = score
-                        if out is not None and lead: model.save_pretrained(out / "best")
+                        if out is not None and lead: model.save_pretrained(out / "best")   # swapped in whole (chapter 0)
                 save_checkpoint()
                 if cfg.max_steps is None and state["epoch"] >= cfg.epochs: done = True
         bar.close(); save_checkpoint()

@@ -132,3 +132,22 @@ def test_error_for_bytes_is_stable_text():
             load_audio(b"definitely not audio", 16000)
         msgs.add(str(e.value))
     assert len(msgs) == 1 and "0x" not in msgs.pop()
+
+
+def test_two_dimensional_arrays_follow_one_convention():
+    "(channels, samples) as load_audio returns it; soundfile's (samples, channels) where only that reading fits; else an error naming the shape."
+    st = _stereo().numpy()                                             # (2, 22050)
+    ref = load_audio({"array": st, "sampling_rate": 22050}, None, mono=False)
+    assert ref.shape == (2, 22050)
+    torch.testing.assert_close(load_audio({"array": st.T, "sampling_rate": 22050}, None, mono=False), ref)
+    frames, sr = sf.read(io.BytesIO(audio_to_bytes(st, 16000)), dtype="float32")   # what soundfile returns
+    assert frames.shape == (22050, 2)
+    assert load_audio({"array": frames, "sampling_rate": sr}, None).shape == (22050,)
+    assert load_audio({"array": np.zeros((16000, 2), np.float32), "sampling_rate": 16000}, None).shape == (16000,)
+    assert load_audio({"array": np.zeros((16, 1000), np.float32), "sampling_rate": 16000}, None, mono=False).shape == (16, 1000)
+    assert load_audio({"array": np.zeros((1000, 16), np.float32), "sampling_rate": 16000}, None, mono=False).shape == (16, 1000)
+    assert load_audio({"array": np.ones((2, 2), np.float32), "sampling_rate": 16000}, None, mono=False).shape == (2, 2)
+    for shape in [(17, 40), (40, 17), (100, 200), (300, 300), (0, 2), (2, 0), (2, 3, 4)]:
+        with pytest.raises(AudioLoadError) as e:
+            load_audio({"array": np.zeros(shape, np.float32), "sampling_rate": 16000}, None)
+        assert str(shape) in str(e.value), e.value

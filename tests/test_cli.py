@@ -1,5 +1,5 @@
 """The `clapbook` command: help, data, zeroshot, embed, eval on a small saved model; reproduce's dispatch."""
-import hashlib, importlib, inspect, json, subprocess, sys, types
+import hashlib, importlib, inspect, json, re, subprocess, sys, types
 
 import numpy as np
 import pytest
@@ -142,3 +142,97 @@ def test_demo_dry_run_writes_the_notebook_and_prints_the_voila_command(saved, tm
     assert "-m voila" in line and "--port=9123" in line and "--progressive_rendering=True" in line
     with pytest.raises(SystemExit, match="no saved model in"):
         main(["demo", "--checkpoint", str(tmp_path / "nothing"), "--dry-run"])
+
+
+# ---------------------------------------------------------------- one line per error, every command
+def _one_line_error(r, *names):
+    "The command failed with exit status 1 and one line on stderr (besides progress bars) that names each of `names`, and no traceback."
+    lines = [l for l in r.stderr.splitlines() if l.strip() and not re.search(r"\d+%\|", l)]
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    for n in names: assert str(n) in lines[0], (n, lines[0])
+    return lines[0]
+
+
+def test_data_error_is_one_line(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    line = _one_line_error(run("data", "soundworld", "--out", str(tmp_path / "taken"), "--n", "8", "--workers", "1"), tmp_path / "taken")
+    assert "not a folder" in line and (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
+def test_quickstart_on_a_locked_folder_is_one_line(tmp_path):
+    from clapbook.files import folder_lock
+    with folder_lock(tmp_path / "qs"):                                    # another run holds the folder
+        line = _one_line_error(run("quickstart", "--out", str(tmp_path / "qs"), "--n", "32", "--quiet"), tmp_path / "qs")
+    assert "is being written by pid" in line
+
+
+def test_train_error_is_one_line(tmp_path):
+    _one_line_error(run("train", "--data", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run")), tmp_path / "no-such-folder")
+
+
+def test_train_resume_without_a_checkpoint_is_one_line(tmp_path):
+    main(["data", "soundworld", "--out", str(tmp_path / "sw"), "--n", "32", "--workers", "1"])
+    line = _one_line_error(run("train", "--data", str(tmp_path / "sw"), "--out", str(tmp_path / "run"), "--resume",
+                               "--batch-size", "4", "--max-steps", "1"), tmp_path / "run")
+    assert "no checkpoint to resume from" in line
+
+
+def test_train_bad_options_are_one_line(tmp_path):
+    main(["data", "soundworld", "--out", str(tmp_path / "sw"), "--n", "32", "--workers", "1"])
+    line = _one_line_error(run("train", "--data", str(tmp_path / "sw"), "--out", str(tmp_path / "run"), "--batch-size", "500"))
+    assert "fewer than one batch of 500" in line
+
+
+def test_eval_error_is_one_line(tmp_path):
+    _one_line_error(run("eval", "--checkpoint", str(tmp_path / "missing"), "--data", str(tmp_path)), tmp_path / "missing")
+
+
+def test_embed_on_a_bad_file_is_one_line(saved, tmp_path):
+    d, files = saved
+    (tmp_path / "notes.wav").write_text("not audio")
+    line = _one_line_error(run("embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "e.npy"), files[0],
+                               str(tmp_path / "notes.wav")), tmp_path / "notes.wav")
+    assert "not a readable audio file" in line and not (tmp_path / "e.npy").exists()
+
+
+def test_embed_on_a_full_disk_is_one_line(saved, tmp_path):
+    "A write the kernel refuses (here the file-size limit, which fails a write like a full disk) names the file; nothing half-written is left."
+    resource = pytest.importorskip("resource")
+    d, files = saved
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))   # 3 x 256 float32 do not fit
+    r = subprocess.run([sys.executable, "-m", "clapbook.cli", "embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "e.npy"),
+                        *files], capture_output=True, text=True, timeout=600, preexec_fn=limit)
+    line = _one_line_error(r, tmp_path / "e.npy")
+    assert "File too large" in line and list(tmp_path.iterdir()) == []
+
+
+def test_zeroshot_error_is_one_line(saved, tmp_path):
+    _, files = saved
+    _one_line_error(run("zeroshot", "--checkpoint", str(tmp_path / "missing"), "--labels", "a,b", files[0]), tmp_path / "missing")
+
+
+def test_demo_error_is_one_line(tmp_path):
+    _one_line_error(run("demo", "--checkpoint", str(tmp_path / "missing"), "--dry-run"), tmp_path / "missing")
+
+
+def test_reproduce_error_is_one_line(tmp_path):
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    _one_line_error(run("reproduce", "temporal", "--size", "test", "--out", str(tmp_path / "results")), tmp_path / "results")
+
+
+def test_curate_bad_labels_are_one_line(saved, tmp_path):
+    d, files = saved
+    (tmp_path / "caps.txt").write_text("a bell\nrain\n")
+    line = _one_line_error(run("curate", "--teacher", str(d / "model"), "--audio", str(d), "--captions", str(tmp_path / "caps.txt"),
+                               "--strategy", "ads", "--labels", " , ", "--out", str(tmp_path / "cur")))
+    assert "labels" in line
+
+
+def test_caption_error_is_one_line(saved, tmp_path):
+    _, files = saved
+    _one_line_error(run("caption", "--checkpoint", str(tmp_path / "missing"), files[0]), tmp_path / "missing")
+
+
+def test_convert_error_is_one_line(tmp_path):
+    _one_line_error(run("convert", str(tmp_path / "missing.pt"), str(tmp_path / "out")), tmp_path / "missing.pt")

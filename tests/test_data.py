@@ -37,7 +37,8 @@ def test_audiofolder_round_trip_and_same_bytes_on_disk(tmp_path):
     a = D.write_audiofolder(dd, tmp_path / "a")
     b = D.write_corpus("soundworld", tmp_path / "b", n=48, seed=1)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 48 + 3
+    assert len(files) == 48 + 3 + 1                                     # clips, a metadata.csv per split, the marker
+    assert json.loads((a / ".complete").read_text()) == {"clips": {"train": 16, "valid": 16, "test": 16}}
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
     back = D.load_clips(a)
     assert isinstance(back, DatasetDict) and list(back) == list(SPLITS)
@@ -204,6 +205,7 @@ def test_corpus_is_generated_once_then_read_from_its_folder(tmp_path, monkeypatc
     again = D.corpus("soundworld", tmp_path, n=16, seed=3, workers=1)
     assert calls == [dict(n=16, seed=3, workers=1)]                    # the second call read the folder
     assert (tmp_path / "soundworld-n16-seed3" / "test" / "metadata.csv").is_file()
+    assert (tmp_path / "soundworld-n16-seed3" / ".complete").is_file()
     for s in SPLITS:
         assert again[s]["caption"] == first[s]["caption"] and again[s]["events"] == first[s]["events"]
     D.corpus("soundworld", tmp_path, n=16, seed=4, workers=1)                 # another seed: another folder
@@ -216,3 +218,140 @@ def test_default_workers_is_one_per_core_at_most_eight(monkeypatch):
     for cpus, want in [(None, 1), (1, 1), (4, 4), (64, 8)]:
         monkeypatch.setattr(D.os, "cpu_count", lambda: cpus)
         assert D.default_workers() == want
+
+
+# ---------------------------------------------------------------- writes that a kill cannot tear
+def test_a_folder_without_the_marker_is_made_again_whole(tmp_path, monkeypatch):
+    "A corpus folder a killed write left (train/ written, no marker) is not read as done: it is generated and replaced."
+    made = D.corpus("soundworld", tmp_path, n=16, seed=3, workers=1)
+    folder = tmp_path / "soundworld-n16-seed3"
+    whole = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    (folder / ".complete").unlink(); (folder / "test" / "metadata.csv").unlink()       # what an interrupted old-style write left
+    calls = []
+    real = D.CORPORA["soundworld"]
+    monkeypatch.setitem(D.CORPORA, "soundworld", lambda **kw: calls.append(kw) or real(**kw))
+    again = D.corpus("soundworld", tmp_path, n=16, seed=3, workers=1)
+    assert len(calls) == 1 and again["test"]["caption"] == made["test"]["caption"]
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == whole   # byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["soundworld-n16-seed3"]                      # nothing beside it
+
+
+def test_write_audiofolder_replaces_only_its_own_folders(tmp_path):
+    ds = soundworld(n=16, seed=2)["train"]
+    (tmp_path / "mine").mkdir(); (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="holds files that write_audiofolder did not write"):
+        D.write_audiofolder(ds, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    D.write_audiofolder(ds, tmp_path / "mine", overwrite=True)
+    assert not (tmp_path / "mine" / "notes.txt").exists() and D.load_clips(tmp_path / "mine")["train"]["caption"] == ds["caption"]
+    D.write_audiofolder(ds.select(range(3)), tmp_path / "mine")        # its own folder (marker): replaced whole
+    assert len(list((tmp_path / "mine").glob("*.wav"))) == 3
+    (tmp_path / "empty").mkdir()
+    D.write_audiofolder(ds, tmp_path / "empty")                         # an empty folder is fine
+
+
+# ---------------------------------------------------------------- dataset-level bad input
+@pytest.fixture
+def clip_dir(tmp_path):
+    good = audio_to_bytes(np.sin(np.arange(8000) / 4).astype(np.float32) * 0.3, 16000)
+    d = tmp_path / "clips"; d.mkdir()
+    for f in ("a.wav", "b.wav", "c.wav"): (d / f).write_bytes(good)
+    (d / "sub").mkdir(); (tmp_path / "outside.wav").write_bytes(good)
+    return d
+
+
+def _meta(d, text, name="metadata.csv"):
+    (d / name).write_bytes(text.encode() if isinstance(text, str) else text)
+    return d
+
+
+SKIPPED_ROWS = [   # (metadata row after a good first row, the reason it is skipped)
+    ('a.wav,""', "empty caption"),
+    ("a.wav,   ", "empty caption"),
+    (",a caption with no file", "no file name"),
+    ("../outside.wav,climbs out", "the file name '../outside.wav' leaves the folder"),
+    ("sub/../../outside.wav,climbs out twice", "leaves the folder"),
+    ("/etc/hostname,absolute", "is an absolute path"),
+    ("C:\\clips\\x.wav,a drive", "is an absolute path"),
+    ("b.wav,a tone", "the same file and caption as row 1"),
+    ("c.wav,a tone, with a comma", "3 cells but the header has 2"),
+    ("missing.wav,listed but absent", "no such file"),
+    ("sub,a folder", "is a directory"),
+]
+
+
+@pytest.mark.parametrize("row,reason", SKIPPED_ROWS, ids=[r for _, r in SKIPPED_ROWS])
+def test_a_bad_metadata_row_is_a_named_skip(clip_dir, row, reason):
+    _meta(clip_dir, f"file_name,caption\nb.wav,a tone\n{row}\n")
+    ds, skipped = D.load_clips(clip_dir, return_skipped=True)
+    assert ds["train"]["caption"] == ["a tone"]                          # the good row is kept, nothing else lost
+    assert len(skipped) == 1 and reason in skipped[0].reason and skipped[0].index == 1, skipped
+
+
+def test_bad_jsonl_values_are_named_skips(clip_dir):
+    _meta(clip_dir, "\n".join(json.dumps(r) for r in [{"file_name": "a.wav", "caption": "fine"}, {"file_name": "b.wav", "caption": 3},
+                                                       {"file_name": "c.wav", "caption": None}, {"file_name": "c.wav", "caption": ["x"]},
+                                                       {"file_name": 5, "caption": "a number"}, {"caption": "no file"}]) + "\n",
+          "metadata.jsonl")
+    ds, skipped = D.load_clips(clip_dir, return_skipped=True)
+    assert ds["train"]["caption"] == ["fine"]
+    assert [(s.index, s.reason) for s in skipped] == [(1, "the caption is not text but int 3"), (2, "no caption"),
+                                                       (3, "the caption is not text but list ['x']"),
+                                                       (4, "the file name 5 is not text but int"), (5, "no file name")]
+
+
+def test_several_captions_for_one_clip_are_kept(clip_dir):
+    _meta(clip_dir, "file_name,caption\na.wav,a tone\na.wav,a steady tone\na.wav,a tone\n")
+    ds, skipped = D.load_clips(clip_dir, return_skipped=True)
+    assert ds["train"]["caption"] == ["a tone", "a steady tone"] and [s.index for s in skipped] == [2]
+
+
+def test_a_non_string_caption_column_in_a_dataset_is_a_named_skip():
+    good = audio_to_bytes(np.zeros(800, np.float32) + 0.1, 16000)
+    ds = Dataset.from_dict({"audio": [{"bytes": good, "path": "a.wav"}, {"bytes": good, "path": "b.wav"}], "caption": ["ok", None]},
+                           features=Features({"audio": {"bytes": Value("binary"), "path": Value("string")}, "caption": Value("string")}))
+    out, skipped = D.load_clips(ds, return_skipped=True)
+    assert out["caption"] == ["ok"] and [(s.file, s.reason) for s in skipped] == [("b.wav", "no caption")]
+
+
+UNUSABLE_FILES = [   # (metadata.csv contents, what the error says besides the file's name)
+    ("", "is empty"),
+    ("\n\n", "is empty"),
+    ("name,caption\na.wav,x\n", "file column 'file_name' not found"),
+    ("file_name,text\na.wav,x\n", "text column 'caption' not found"),
+    ("file_name,caption,caption\na.wav,x,y\n", "names the column 'caption' twice"),
+    (b"file_name,caption\na.wav,caf\xe9\n", "is not UTF-8 text"),
+    ("file_name,caption\n../outside.wav,x\n/etc/hostname,y\n", "every row of"),
+    ("file_name,caption,audio\na.wav,x,y\n", "has a column named 'audio'"),
+]
+
+
+@pytest.mark.parametrize("text,problem", UNUSABLE_FILES, ids=[p for _, p in UNUSABLE_FILES])
+def test_an_unusable_metadata_file_is_a_clear_error_naming_it(clip_dir, text, problem):
+    _meta(clip_dir, text)
+    with pytest.raises(ValueError) as e:
+        D.load_clips(clip_dir)
+    assert problem in str(e.value) and "metadata.csv" in str(e.value), e.value
+
+
+def test_unusable_jsonl_and_splits(clip_dir):
+    _meta(clip_dir, '{"file_name": "a.wav", "caption": "x"}\n["a list"]\n', "metadata.jsonl")
+    with pytest.raises(ValueError, match=r"metadata.jsonl: line 2 is a JSON list, not an object"):
+        D.load_clips(clip_dir)
+    _meta(clip_dir, '{"file_name": "a.wav", "caption": "x"}\n{not json\n', "metadata.jsonl")
+    with pytest.raises(ValueError, match=r"metadata.jsonl: line 2 is not valid JSON"):
+        D.load_clips(clip_dir)
+    _meta(clip_dir, "file_name,caption\na.wav,x\n")
+    with pytest.raises(ValueError, match="both metadata.csv and metadata.jsonl"):
+        D.load_clips(clip_dir)
+    (clip_dir / "metadata.jsonl").unlink()
+    (clip_dir / "a.wav").write_bytes(b"")                               # the one clip of the split is broken
+    with pytest.raises(ValueError, match=r"every clip of split 'train' was skipped; the first: .*a.wav: the file is empty"):
+        D.load_clips(clip_dir)
+
+
+def test_rows_are_checked_without_decoding_too(clip_dir):
+    "check=False skips decoding, not the metadata rows: a path out of the folder is never handed on."
+    _meta(clip_dir, "file_name,caption\na.wav,x\n../outside.wav,y\n")
+    ds, skipped = D.load_clips(clip_dir, check=False, return_skipped=True)
+    assert len(ds["train"]) == 1 and "leaves the folder" in skipped[0].reason

@@ -94,3 +94,21 @@ def test_training_and_resume_across_rank_counts(tmp_path):
     for name, w in (("2 ranks", r["full"]), ("1 then 2 ranks", r["one_then_two"]), ("2 then 1 rank", two_then_one["weights"])):
         # SGD runs (chapter 17, section 6): rounding-level distances, while a run on other batches ends `control` away
         assert max_weight_diff(w, one["weights"]) < 1e-4 * control, (name, max_weight_diff(w, one["weights"]), control)
+
+
+def test_torchrun_two_cpu_processes_train_without_warnings(tmp_path):
+    "The command chapter 17 prints, on 2 CPU processes (gloo): it trains, writes one checkpoint, and warns about nothing (no deprecated call, no DDP stride mismatch)."
+    import os, subprocess, sys
+    from clapbook.data import write_corpus
+    from clapbook.train import CHECKPOINT, load_checkpoint
+    data = write_corpus("soundworld", tmp_path / "sw", n=48, seed=0, workers=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}    # every warning shown, none hidden
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "clapbook.cli",
+                        "train", "--data", str(data), "--out", str(tmp_path / "run"), "--batch-size", "4", "--max-steps", "3",
+                        "--device", "cpu"], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    for word in ("warn", "deprecat", "stride"):
+        assert word not in r.stderr.lower(), r.stderr[-4000:]
+    ck = load_checkpoint(tmp_path / "run" / CHECKPOINT)
+    assert ck["state"]["step"] == 3 and ck["state"]["world_size"] == 2
+    assert (tmp_path / "run" / "last" / "model.safetensors").is_file() and "done: 3 steps" in r.stdout

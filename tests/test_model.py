@@ -81,6 +81,7 @@ def test_logit_scale_init_and_clamp():
     assert m.logit_scale.item() == pytest.approx(1 / 0.07, rel=1e-5)
     with torch.no_grad():
         m.log_logit_scale.fill_(20.0)
+    m.clamp_logit_scale_()                      # the cap is on the parameter, applied after each optimiser step (chapter 7)
     assert m.logit_scale.item() == pytest.approx(100.0)
 
 
