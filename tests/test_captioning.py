@@ -99,5 +99,5 @@ def test_save_load_and_cli(clap, clips, tmp_path, capsys):
     main(["caption", "--checkpoint", str(folder), "--json", "--max-tokens", "5", str(wav)])
     out = json.loads(capsys.readouterr().out)
     assert out == {str(wav): cap.caption([str(wav)], max_tokens=5)[0]}
-    with pytest.raises(Exception, match="missing.wav"):
+    with pytest.raises(SystemExit, match="missing.wav"):
         main(["caption", "--checkpoint", str(folder), str(tmp_path / "missing.wav")])
