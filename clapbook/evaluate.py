@@ -314,11 +314,13 @@ def _check_columns(dataset, columns, fn: str):
         if col not in have:
             raise ValueError(f"{fn}: the dataset has no column {col!r}; its columns are {have}")
 
-def embed_dataset_audio(model, dataset, audio_column: str, batch_size: int, sample_rate, fn: str, **options) -> Tensor:
+def embed_dataset_audio(model, dataset, audio_column: str, batch_size: int, sample_rate, fn: str, progress: bool = False,
+                        **options) -> Tensor:
     "Embed a dataset's audio column with `model.embed_audio` (with `audio_options`), a chunk of rows at a time -> (N, d)."
+    from tqdm.auto import tqdm
     kwargs = audio_options(sample_rate=sample_rate, **options)
     chunk, out = batch_size * 8, []
-    for start in range(0, len(dataset), chunk):
+    for start in tqdm(range(0, len(dataset), chunk), desc="embedding", unit="chunk", disable=not progress):
         items = list(dataset[start:start + chunk][audio_column])
         out.append(embed_items(model, "embed_audio", items, batch_size, fn, **kwargs))
     if not out: raise ValueError(f"{fn}: the dataset is empty")
@@ -355,14 +357,15 @@ def dataset_targets(dataset, label_column: str, labels, fn: str):
 
 def evaluate_zero_shot(model, dataset, labels=None, template=DEFAULT_TEMPLATE, audio_column: str = "audio",
                        label_column: str = "label", sample_rate: int | None = None, batch_size: int = 32,
-                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None) -> dict:
-    "Zero-shot classification of a dataset split: {accuracy, confusion, labels, probabilities, targets} (multi-label: {mAP, ...})."
+                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None,
+                       audio_emb: Tensor | None = None) -> dict:
+    "Zero-shot classification of a dataset split: {accuracy, confusion, labels, probabilities, targets} (multi-label: {mAP, ...}); `audio_emb`: its clips embedded already."
     fn = "evaluate_zero_shot"
     _check_columns(dataset, (audio_column, label_column), fn)
     labels, targets, multi = dataset_targets(dataset, label_column, labels, fn)
     class_emb = class_text_embeddings(model, labels, template, batch_size)                       # (C, d)
-    audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn,
-                                    **audio_options(long_audio, window_seconds, hop_seconds))     # (N, d)
+    if audio_emb is None: audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn,
+                                                          **audio_options(long_audio, window_seconds, hop_seconds))   # (N, d)
     probs = zero_shot_probabilities(zero_shot_logits(audio_emb, class_emb, model_logit_scale(model)), multi)
     if multi:
         return {"mAP": mean_average_precision(targets, probs), "labels": labels, "probabilities": probs, "targets": targets}
@@ -372,7 +375,8 @@ def evaluate_zero_shot(model, dataset, labels=None, template=DEFAULT_TEMPLATE, a
 # %% ../nbs/08_evaluate.ipynb #a4746781
 def evaluate_retrieval(model, dataset, audio_column: str = "audio", caption_column: str = "caption",
                        sample_rate: int | None = None, batch_size: int = 32, ks=(1, 5, 10), map_k: int = 10,
-                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None) -> dict:
+                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None,
+                       audio_emb: Tensor | None = None) -> dict:
     "Retrieval both ways on a dataset split (one row per clip, one or several captions): `retrieval_metrics` plus similarity, captions and index."
     fn = "evaluate_retrieval"
     _check_columns(dataset, (audio_column, caption_column), fn)
@@ -382,8 +386,8 @@ def evaluate_retrieval(model, dataset, audio_column: str = "audio", caption_colu
         if not caps or not all(isinstance(c, str) and c.strip() for c in caps):
             raise ValueError(f"{fn}: row {row} of column {caption_column!r} must hold a caption or a list of captions, got {value!r}")
         captions += caps; index += [row] * len(caps)
-    audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn,
-                                    **audio_options(long_audio, window_seconds, hop_seconds))     # (N_audio, d)
+    if audio_emb is None: audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn,
+                                                          **audio_options(long_audio, window_seconds, hop_seconds))   # (N_audio, d)
     text_emb = embed_items(model, "embed_text", captions, batch_size, fn)                           # (N_text, d)
     metrics = retrieval_metrics(audio_emb, text_emb, index, ks, map_k)
     return {**metrics, "similarity": similarity_logits(audio_emb, text_emb, 1.0),
