@@ -51,7 +51,7 @@ def cmd_quickstart(args):
     print(f"clapbook {__version__} quickstart: tiny CLAP on the embedded corpora, device {args.device}, "
           f"{torch.get_num_threads()} threads -> {args.out}")
     m = quickstart(args.out, seed=args.seed, n=args.n, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
-                   progress=not args.quiet, preset=args.preset, workers=args.workers)
+                   progress=not args.quiet, preset=args.preset, workers=args.workers, keep_data=args.keep_data)
     print("\n" + format_table(quickstart_rows(m)))
     r = m["retrieval"]
     print(f"\nretrieval on {QUICKSTART_CORPORA[0]} test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
@@ -302,7 +302,8 @@ def _add_run_commands(sub, presets):
                        description="Build the embedded corpora if missing, train the tiny preset, evaluate zero-shot on the test splits, "
                                    "and write model/, metrics.json and report.html.")
     q.add_argument("--out", default="runs/quickstart", help="output folder (default runs/quickstart)")
-    q.add_argument("--data-dir", default=None, help="where the corpora are cached (default OUT/data)")
+    q.add_argument("--data-dir", default=None, help="where the corpora are cached and kept (default OUT/data, deleted at the end)")
+    q.add_argument("--keep-data", action="store_true", help="keep OUT/data, the corpus cache, for the next run")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--n", type=int, default=4096, help="clips per corpus (default 4096)")
     q.add_argument("--epochs", type=int, default=8)
