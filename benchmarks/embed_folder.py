@@ -110,6 +110,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="results file (default benchmarks/results/embed_folder.json; --quick: in --work)")
     args = ap.parse_args(argv)
     n, repeats = (40, 1) if args.quick else (args.files, args.repeats)
+    head = header(argv)                                                    # the code as it is when the run starts
     work = Path(args.work); work.mkdir(parents=True, exist_ok=True)
     out_file = Path(args.out) if args.out else (work / "embed_folder-quick.json" if args.quick else ROOT / "benchmarks" / "results" / "embed_folder.json")
     folder, data = build(work), make_files(work, n)
@@ -134,7 +135,7 @@ def main(argv=None):
     for k in ("transformers", "clapbook"): print(f"| {k} | {rate[k]:.2f} | {min(walls[k]):.0f} |")
     print(f"ratio clapbook / transformers: {ratio:.2f}x; embeddings equal to {diff:.1e} (max abs difference)")
     from clapbook.files import write_json
-    result = {"benchmark": "embed_folder", **header(argv), "load_average": loads, "quick": args.quick, "files": n,
+    result = {"benchmark": "embed_folder", **head, "load_average": loads, "quick": args.quick, "files": n,
               "clip_seconds": 5.0, "sample_rate": 48000, "batch_size": args.batch_size, "model": "HTS-AT, published input (spec 256, patch 4, window 8), patch_embeds_hidden_size 32, hidden_size 256, depths 2-2-2-2; random weights",
               "wall_seconds": walls, "clips_per_s": rate, "ratio_clapbook_over_transformers": ratio, "max_abs_difference": diff}
     print(f"wrote {write_json(out_file, result)}")

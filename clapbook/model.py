@@ -242,7 +242,7 @@ def frozen_text_features(self: CLAP, input_ids: torch.Tensor, attention_mask: to
             out = self.text_encoder(input_ids=input_ids[todo], attention_mask=attention_mask[todo]).cpu()
             out = out if out.dtype == torch.float64 else out.float()     # bf16 autocast output widened; a float64 model stays so
         for i, row in zip(todo, out):
-            rows[i] = row; cache.add(keys[i], row)
+            rows[i] = row; cache.add(keys[i], row.clone())       # its own storage, so the byte count is the memory held
     return torch.stack(rows).to(self.device)
 
 @patch
