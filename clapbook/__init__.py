@@ -19,3 +19,10 @@ Modules:
 - `clapbook.train`: One loop for the CPU and the GPU: mixed precision, accumulation, clipping, paper 1's schedule, validation by zero-shot accuracy, atomic checkpoints and exact resume."""
 
 __version__ = "0.1.0"
+
+def __getattr__(name):
+    "`clapbook.zero_shot` (chapter 16), imported on first use so that `import clapbook` stays light."
+    if name == "zero_shot":
+        import importlib
+        return importlib.import_module("clapbook.pretrained").zero_shot
+    raise AttributeError(f"module 'clapbook' has no attribute {name!r}")

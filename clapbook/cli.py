@@ -25,9 +25,9 @@ from .files import FolderLockedError, atomic_write
 from .quickstart import QUICKSTART_CORPORA, format_table, plot_history, quickstart, quickstart_rows, write_report
 
 # %% auto #0
-__all__ = ['EXPERIMENTS', 'SIZES', 'TRACEBACK_ENV', 'EXPECTED_ERRORS', 'cmd_data', 'cmd_quickstart', 'cmd_train', 'cmd_eval',
-           'cmd_embed', 'cmd_zeroshot', 'voila_command', 'cmd_demo', 'cmd_reproduce', 'cmd_curate', 'cmd_caption',
-           'cmd_convert', 'build_parser', 'error_line', 'main']
+__all__ = ['EXPERIMENTS', 'SIZES', 'CHECKPOINT_HELP', 'TRACEBACK_ENV', 'EXPECTED_ERRORS', 'cmd_data', 'cmd_quickstart',
+           'cmd_train', 'cmd_eval', 'cmd_embed', 'cmd_zeroshot', 'voila_command', 'cmd_demo', 'cmd_reproduce',
+           'cmd_curate', 'cmd_caption', 'cmd_convert', 'build_parser', 'error_line', 'main']
 
 # %% ../nbs/90_cli.ipynb #cbe1d2b0
 def _load_data(source: str, split: str | None, audio_column: str, text_column: str, label_column: str | None = None):
@@ -55,7 +55,7 @@ def cmd_quickstart(args):
     print(f"clapbook {__version__} quickstart: tiny CLAP on the embedded corpora, device {args.device}, "
           f"{torch.get_num_threads()} threads -> {args.out}")
     m = quickstart(args.out, seed=args.seed, n=args.n, epochs=args.epochs, device=args.device, data_dir=args.data_dir,
-                   progress=not args.quiet, preset=args.preset, workers=args.workers)
+                   progress=not args.quiet, preset=args.preset, workers=args.workers, keep_data=args.keep_data)
     print("\n" + format_table(quickstart_rows(m)))
     r = m["retrieval"]
     print(f"\nretrieval on {QUICKSTART_CORPORA[0]} test: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()))
@@ -100,67 +100,120 @@ def cmd_train(args):
     print(f"done: {state['step']} steps; best model in {Path(args.out) / 'best'}, last in {Path(args.out) / 'last'}")
 
 # %% ../nbs/90_cli.ipynb #3a8dd6a7
+def _model(args):
+    "The `--checkpoint` model on `--device`: a clapbook folder, a Hub name or a published checkpoint file, converted once (chapter 16)."
+    from clapbook.pretrained import CheckpointError, load_pretrained
+    try: return load_pretrained(args.checkpoint, device=args.device, cache=True, verbose=False)
+    except CheckpointError as e: raise SystemExit(f"error: {e}") from None
+
+def _audio_options(args) -> dict:
+    "`--long-audio`, `--window-seconds` and `--hop-seconds` as `embed_audio`'s keywords (chapter 8)."
+    from clapbook.evaluate import audio_options
+    return audio_options(args.long_audio, args.window_seconds, args.hop_seconds)
+
+def _skip(name, reason: str, skipped: list):
+    "Name a skipped file and its reason on stderr (above the progress bar) and remember it."
+    from tqdm.auto import tqdm
+    tqdm.write(f"skipped {name}: {reason}", file=sys.stderr); skipped.append({"file": str(name), "reason": reason})
+
+def _embed_paths(model, paths, batch_size: int, precision: str = "fp32", progress: bool = True, **options):
+    "Embed the audio files in `paths` (folders searched at any depth): (files, embeddings (n, d), skipped [{file, reason}])."
+    from tqdm.auto import tqdm
+    from clapbook.data import audio_files, check_clip
+    from clapbook.model import decode_clip
+    files, names, out, skipped, waves = audio_files(paths), [], [], [], []
+    window = int(model.frontend.clip_seconds * model.sample_rate)
+    def flush():                                 # a batch of clips, or of samples for long ones: memory stays bounded
+        if waves: out.append(model.embed_audio(waves, batch_size=batch_size, precision=precision, **options)); waves.clear()
+    for f in tqdm(files, desc="embedding", unit="file", disable=not progress, file=sys.stderr):
+        reason = check_clip(str(f))              # does not decode, empty, cut short: named and skipped
+        if reason is None: waves.append(decode_clip(str(f), model.frontend)); names.append(str(f))
+        else: _skip(f, reason, skipped)
+        if len(waves) >= batch_size or sum(len(w) for w in waves) >= batch_size * window: flush()
+    flush()
+    return names, (torch.cat(out) if out else torch.zeros(0, model.config.joint_dim)), skipped
+
+def _write_parquet(path, columns: dict):
+    "Write `columns` as a Parquet file at `path`, atomically (chapter 0)."
+    import pandas as pd
+    from clapbook.files import atomic_write
+    buf = io.BytesIO(); pd.DataFrame(columns).to_parquet(buf)      # in memory first: a failed write raises, never half a file
+    atomic_write(path, buf.getvalue())
+
+# %% ../nbs/90_cli.ipynb #a1f303b1
+def _clip_names(ds, split: str) -> list[str]:
+    "Each clip's file (its path), or `split[i]` for a clip held as bytes only; read a chunk at a time."
+    rows = (a for b in ds.select_columns(["audio"]).iter(batch_size=256) for a in b["audio"])
+    return [(a.get("path") if isinstance(a, dict) else None) or f"{split}[{i}]" for i, a in enumerate(rows)]
+
 def cmd_eval(args):
-    "`clapbook eval`: zero-shot accuracy and retrieval metrics of a saved model."
-    from clapbook.pretrained import load_pretrained
-    from clapbook.evaluate import evaluate_zero_shot, evaluate_retrieval
-    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
-    ds = _load_data(args.data, args.split, args.audio_column, args.text_column)
-    out = {"data": args.data, "split": args.split, "clips": len(ds)}
+    "`clapbook eval`: zero-shot accuracy and retrieval metrics of a model on labelled or captioned data; clips that do not decode are named and skipped (exit 1)."
+    from clapbook.data import load_clips
+    from clapbook.evaluate import embed_dataset_audio, evaluate_zero_shot, evaluate_retrieval
+    model = _model(args)
+    try: ds, skipped = load_clips(args.data, audio_column=args.audio_column, text_column=args.text_column, split=args.split, return_skipped=True)
+    except (KeyError, FileNotFoundError, ValueError) as e: raise SystemExit(f"error: {e}") from None
+    for s in skipped: print(f"skipped {s.file}: {s.reason}", file=sys.stderr)
+    emb = embed_dataset_audio(model, ds, "audio", args.batch_size, None, "clapbook eval", progress=not args.quiet, **_audio_options(args))
+    out, rows = {"data": args.data, "split": args.split, "clips": len(ds), "skipped": len(skipped)}, {"file": _clip_names(ds, args.split)}
     if args.label_column in ds.column_names:
         labels = [l.strip() for l in args.labels.split(",")] if args.labels else None
-        r = evaluate_zero_shot(model, ds, labels=labels, template=args.template, label_column=args.label_column,
-                               audio_column=args.audio_column)
+        r = evaluate_zero_shot(model, ds, labels=labels, template=args.template, label_column=args.label_column, audio_emb=emb)
         out["zero_shot"] = {k: float(v) for k, v in r.items() if k in ("accuracy", "mAP")}
-    if args.text_column in ds.column_names:
-        r = evaluate_retrieval(model, ds, audio_column=args.audio_column, caption_column=args.text_column)
+        p, names = r["probabilities"], r["labels"]
+        truth = [names[t] for t in r["targets"]] if r["targets"].ndim == 1 else [[names[c] for c in np.flatnonzero(t)] for t in r["targets"]]
+        rows.update(label=truth, predicted=[names[i] for i in p.argmax(1).tolist()], score=p.max(1).values.tolist())
+    if "caption" in ds.column_names:
+        r = evaluate_retrieval(model, ds, audio_emb=emb)
         out["retrieval"] = {k: float(v) for k, v in r.items() if isinstance(v, (int, float))}
+    if args.out: _write_parquet(args.out, rows)
     if args.json: _print_json(out)
     else:
         for section in ("zero_shot", "retrieval"):
             if section in out: print(section + ": " + ", ".join(f"{k} {v:.3f}" for k, v in out[section].items()))
+    if skipped: raise SystemExit(1)
 
+# %% ../nbs/90_cli.ipynb #54a854b3
 def cmd_embed(args):
-    "`clapbook embed`: audio or text embeddings to .npy or .parquet."
-    from clapbook.pretrained import load_pretrained
-    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
+    "`clapbook embed`: embeddings of audio files and folders (or of a text file's lines) to .parquet (`file` column) or .npy; exit 1 if a file was skipped."
+    from clapbook.files import atomic_write
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".parquet"): raise SystemExit(f"error: --out must end in .npy or .parquet, not {out.name!r}")
+    model, skipped = _model(args), []
     if args.texts:
         names = [l.rstrip("\n") for l in Path(args.texts).read_text().splitlines() if l.strip()]
-        emb = model.embed_text(names, precision=args.precision)
+        emb, column = model.embed_text(names, precision=args.precision), "name"
     else:
-        names = [str(f) for f in args.files]
-        emb = model.embed_audio(args.files, batch_size=args.batch_size, precision=args.precision)
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()                    # made in memory, then written whole or not at all (chapter 0): numpy's own
-    if out.suffix == ".npy": np.save(buf, emb.numpy())       # file writes can drop a failed write on a full disk silently
-    elif out.suffix == ".parquet":
-        import pandas as pd
-        pd.DataFrame({"name": names, "embedding": list(emb.numpy())}).to_parquet(buf)
-    else: raise SystemExit(f"error: --out must end in .npy or .parquet, not {out.name!r}")
-    atomic_write(out, buf.getvalue())
-    print(f"wrote {tuple(emb.shape)} embeddings to {out}")
+        names, emb, skipped = _embed_paths(model, args.files, args.batch_size, args.precision, not args.quiet, **_audio_options(args))
+        column = "file"
+    if out.suffix == ".npy":              # made in memory, then written whole or not at all (chapter 0): numpy writing
+        buf = io.BytesIO(); np.save(buf, emb.numpy()); atomic_write(out, buf.getvalue())   # to a file can lose a failed write
+    else: _write_parquet(out, {column: names, "embedding": list(emb.numpy())})
+    print(f"wrote {tuple(emb.shape)} embeddings to {out}" + (f"; skipped {len(skipped)} file(s), named above" if skipped else ""))
+    if skipped: raise SystemExit(1)
 
 def cmd_zeroshot(args):
-    "`clapbook zeroshot`: classify audio files against labels; a file that does not decode is reported and skipped."
-    from clapbook.pretrained import load_pretrained
-    from clapbook.audio import AudioLoadError
-    from clapbook.evaluate import zero_shot_classify
+    "`clapbook zeroshot`: classify audio files and folders against labels (prompts embedded once, audio in batches); exit 1 if a file was skipped."
+    from clapbook.evaluate import class_text_embeddings, model_logit_scale, zero_shot_logits, zero_shot_probabilities
+    from clapbook.files import write_json
     labels = [l.strip() for l in args.labels.split(",") if l.strip()]
     if len(labels) < 2: raise SystemExit("error: --labels needs at least two comma-separated labels")
-    model = load_pretrained(args.checkpoint, device=args.device)   # any checkpoint (ch. 16)
-    results, failed = [], 0
-    for f in args.files:
-        try: p = zero_shot_classify(model, [f], labels, template=args.template)[0]
-        except AudioLoadError as e:
-            print(f"skipped: {e}", file=sys.stderr); failed += 1; continue
-        probs = {l: float(v) for l, v in zip(labels, p)}
-        results.append({"file": str(f), "label": max(probs, key=probs.get), "probabilities": probs})
+    if args.top_k is not None and args.top_k < 1: raise SystemExit("error: --top-k must be at least 1")
+    model = _model(args)
+    class_emb = class_text_embeddings(model, labels, args.template)             # (C, d): once, for every file
+    names, emb, skipped = _embed_paths(model, args.files, args.batch_size, args.precision, not args.quiet, **_audio_options(args))
+    scores = zero_shot_probabilities(zero_shot_logits(emb, class_emb, model_logit_scale(model)), args.multi_label).tolist()
+    k, results = min(args.top_k or len(labels), len(labels)), []
+    for f, row in zip(names, scores):
+        top = sorted(range(len(labels)), key=lambda c: -row[c])[:k]
+        results.append({"file": f, "label": labels[top[0]], "top": [{"label": labels[c], "score": row[c]} for c in top],
+                        "probabilities": dict(zip(labels, row))})
+    if args.out:
+        write_json(args.out, {"labels": labels, "template": args.template, "multi_label": args.multi_label, "results": results, "skipped": skipped})
     if args.json: _print_json(results)
     else:
-        for r in results:
-            top = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            print(f"{r['file']}: {r['label']}  (" + ", ".join(f"{l} {v:.2f}" for l, v in top) + ")")
-    if failed: sys.exit(1)
+        for r in results: print(f"{r['file']}: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in r["top"][:args.top_k or 3]))
+    if skipped: raise SystemExit(1)
 
 # %% ../nbs/90_cli.ipynb #4e623e61
 def voila_command(notebook, port: int, ip: str = "127.0.0.1") -> list[str]:
@@ -179,10 +232,14 @@ def cmd_demo(args):
     import subprocess, tempfile
     try: from clapbook.widgets import demo_notebook
     except ImportError as e: raise SystemExit(f"error: the demo needs the widgets extra: pip install 'clapbook[widgets]' ({e})")
-    ck = Path(args.checkpoint or "runs/quickstart/model")
-    if not (ck / "config.json").exists():
-        raise SystemExit(f"error: no saved model in {str(ck)!r}; pass --checkpoint DIR or run `clapbook quickstart` first")
-    nb = demo_notebook(ck, Path(args.folder or tempfile.mkdtemp(prefix="clapbook-demo-")) / "clapbook_demo.ipynb", n_clips=args.n)
+    from clapbook.pretrained import CheckpointError, converted_checkpoint
+    if args.checkpoint is None and not Path("runs/quickstart/model/config.json").exists():
+        raise SystemExit("error: no saved model in 'runs/quickstart/model'; pass --checkpoint (a folder, a Hub name or a checkpoint file) "
+                         "or run `clapbook quickstart` first")
+    try: ck = converted_checkpoint(args.checkpoint or "runs/quickstart/model", verbose=False)   # a Hub name: downloaded, converted once
+    except CheckpointError as e: raise SystemExit(f"error: no saved model in {args.checkpoint!r}: {e}") from None
+    nb = demo_notebook(ck, Path(args.folder or tempfile.mkdtemp(prefix="clapbook-demo-")) / "clapbook_demo.ipynb", n_clips=args.n,
+                       audio_options=_audio_options(args))
     if args.lab:
         cmd = [sys.executable, "-m", "jupyter", "lab", str(nb), "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
     else: cmd = voila_command(nb, args.port)
@@ -252,7 +309,8 @@ def _add_run_commands(sub, presets):
                        description="Build the embedded corpora if missing, train the tiny preset, evaluate zero-shot on the test splits, "
                                    "and write model/, metrics.json and report.html.")
     q.add_argument("--out", default="runs/quickstart", help="output folder (default runs/quickstart)")
-    q.add_argument("--data-dir", default=None, help="where the corpora are cached (default OUT/data)")
+    q.add_argument("--data-dir", default=None, help="where the corpora are cached and kept (default OUT/data, deleted at the end)")
+    q.add_argument("--keep-data", action="store_true", help="keep OUT/data, the corpus cache, for the next run")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--n", type=int, default=4096, help="clips per corpus (default 4096)")
     q.add_argument("--epochs", type=int, default=8)
@@ -288,45 +346,68 @@ def _add_run_commands(sub, presets):
     t.set_defaults(func=cmd_train)
 
 # %% ../nbs/90_cli.ipynb #d5423a26
+CHECKPOINT_HELP = "a clapbook folder, a Hub name (e.g. laion/clap-htsat-unfused) or a published checkpoint file, converted once"
+
+def _add_audio_flags(p, batch: bool = True):
+    "Flags shared by the commands that embed audio: long clips (chapter 8), batch size, progress."
+    p.add_argument("--long-audio", choices=["windows", "crop"], default=None,
+                   help="clips longer than the model's window: the mean of windows over all of it (default) or the centre crop")
+    p.add_argument("--window-seconds", type=float, default=None, help="window length (default: the model's clip length)")
+    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: one window, no overlap)")
+    if batch: p.add_argument("--batch-size", type=int, default=32, help="clips (or windows) per forward pass")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
 def _add_use_commands(sub, presets):
     "The subcommands that use a saved model: `eval`, `embed`, `zeroshot`, `demo`."
     e = sub.add_parser("eval", help="zero-shot accuracy and retrieval metrics of a trained model on labelled data",
                        description="Evaluate a saved model: zero-shot accuracy (if the data has labels) and retrieval R@k / mAP@10 (if it has captions).")
-    e.add_argument("--checkpoint", required=True, help="a folder written by save_pretrained (e.g. runs/quickstart/model)")
+    e.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     e.add_argument("--data", required=True); e.add_argument("--split", default="test")
     e.add_argument("--audio-column", default="audio"); e.add_argument("--text-column", default="caption")
     e.add_argument("--label-column", default="label")
     e.add_argument("--labels", default=None, help="comma-separated class names (default: those in the data)")
     e.add_argument("--template", default="this is a sound of {label}")
     e.add_argument("--device", default="cpu"); e.add_argument("--json", action="store_true")
+    e.add_argument("--out", default=None, help="also write each clip's file, label, prediction and score as .parquet")
+    _add_audio_flags(e)
     e.set_defaults(func=cmd_eval)
 
-    m = sub.add_parser("embed", help="write audio (or text) embeddings to .npy or .parquet",
-                       description="Embed audio files (or the lines of a text file with --texts) and write the embeddings.")
-    m.add_argument("--checkpoint", required=True); m.add_argument("--out", required=True, help="output .npy or .parquet")
+    m = sub.add_parser("embed", help="write audio (or text) embeddings of files and folders to .parquet or .npy",
+                       description="Embed audio files and folders (or the lines of a text file with --texts) and write the embeddings; "
+                                   "files that do not decode are named on stderr and skipped (exit status 1).")
+    m.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
+    m.add_argument("--out", required=True, help="output .parquet (file and embedding columns) or .npy (embeddings only)")
     m.add_argument("--texts", default=None, help="a text file, one caption per line, instead of audio files")
-    m.add_argument("--batch-size", type=int, default=32); m.add_argument("--device", default="cpu")
+    m.add_argument("--device", default="cpu")
     m.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="bf16: the encoders under bfloat16 autocast (faster on CPUs with avx512_bf16/AMX and on GPUs)")
-    m.add_argument("files", nargs="*", help="audio files")
+    _add_audio_flags(m)
+    m.add_argument("files", nargs="*", help="audio files and folders (searched at any depth)")
     m.set_defaults(func=cmd_embed)
 
-    z = sub.add_parser("zeroshot", help="classify audio files against labels you type, with no training",
-                       description="Zero-shot classification: the probability of each label for each file.")
-    z.add_argument("--checkpoint", required=True); z.add_argument("--labels", required=True, help='e.g. "bell,siren,rain"')
+    z = sub.add_parser("zeroshot", help="classify audio files and folders against labels you type, with no training",
+                       description="Zero-shot classification: the probability of each label for each file (softmax over the labels, or "
+                                   "with --multi-label an independent sigmoid of logit_scale * cosine per label).")
+    z.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP); z.add_argument("--labels", required=True, help='e.g. "bell,siren,rain"')
     z.add_argument("--template", default="this is a sound of {label}")
+    z.add_argument("--multi-label", action="store_true", help="independent sigmoid scores: several labels can be present at once")
+    z.add_argument("--top-k", type=int, default=None, help="keep the k best labels per file (default: all; 3 printed)")
+    z.add_argument("--out", default=None, help="write the results (and the skipped files) as JSON")
+    z.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     z.add_argument("--device", default="cpu"); z.add_argument("--json", action="store_true", help="print JSON")
-    z.add_argument("files", nargs="+", help="audio files")
+    _add_audio_flags(z)
+    z.add_argument("files", nargs="+", help="audio files and folders (searched at any depth)")
     z.set_defaults(func=cmd_zeroshot)
 
     w = sub.add_parser("demo", help="serve the zero-shot demo and embedding explorer in the browser (Voila or JupyterLab)",
                        description="Write a demo notebook for a checkpoint and serve it on 127.0.0.1.")
-    w.add_argument("--checkpoint", default=None, help="a saved model folder (default runs/quickstart/model)")
+    w.add_argument("--checkpoint", default=None, help=CHECKPOINT_HELP + " (default runs/quickstart/model)")
     w.add_argument("--port", type=int, default=8866); w.add_argument("--n", type=int, default=200, help="SoundWorld clips to show")
     w.add_argument("--lab", action="store_true", help="open in JupyterLab instead of Voila")
     w.add_argument("--folder", default=None, help="where to write the demo notebook (default a temporary folder)")
     w.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     w.add_argument("--dry-run", action="store_true", help="write the notebook and print the command, do not serve")
+    _add_audio_flags(w, batch=False)
     w.set_defaults(func=cmd_demo)
 
 # %% ../nbs/90_cli.ipynb #39c8d0b4

@@ -27,8 +27,8 @@ from .sounds import CORPORA
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['decode_batch', 'write_audiofolder', 'write_corpus', 'SkippedClip', 'check_clip', 'load_clips', 'default_workers',
-           'corpus']
+__all__ = ['AUDIO_EXTENSIONS', 'decode_batch', 'write_audiofolder', 'write_corpus', 'SkippedClip', 'check_clip', 'load_clips',
+           'default_workers', 'corpus', 'ClipCache', 'PairDataset', 'collate_pairs', 'StreamingPairs', 'audio_files']
 
 # %% ../nbs/02a_data.ipynb #7b342b39
 def decode_batch(batch, sample_rate: int | None, audio_column: str = "audio", seconds: float | None = None,
@@ -342,3 +342,133 @@ def corpus(name: str, data_dir=None, n: int = 1024, seed: int = 0, workers: int 
     ds = CORPORA[name](n=n, seed=seed, workers=workers or default_workers())
     if folder is not None: write_audiofolder(ds, folder, overwrite=True)   # replaces a folder without the marker
     return ds
+
+# %% ../nbs/02a_data.ipynb #10d7ad85
+from collections import OrderedDict
+
+class ClipCache:
+    "Decoded clips by index, at most `max_bytes` of samples in all; the least recently used go first."
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.nbytes, self._clips = int(max_bytes), 0, OrderedDict()
+    def __len__(self) -> int: return len(self._clips)
+    def __repr__(self): return f"ClipCache({len(self)} clips, {self.nbytes:,} of at most {self.max_bytes:,} bytes)"
+    def get(self, i: int) -> torch.Tensor | None:
+        "Clip `i` if cached (it becomes the most recently used), else None."
+        wave = self._clips.get(i)
+        if wave is not None: self._clips.move_to_end(i)
+        return wave
+    def add(self, i: int, wave: torch.Tensor):
+        "Keep clip `i`, dropping the least recently used clips until the samples fit in `max_bytes`."
+        size = wave.numel() * wave.element_size()
+        if size > self.max_bytes or i in self._clips: return
+        self._clips[i] = wave; self.nbytes += size
+        while self.nbytes > self.max_bytes:
+            _, old = self._clips.popitem(last=False); self.nbytes -= old.numel() * old.element_size()
+
+# %% ../nbs/02a_data.ipynb #f9dea8f8
+def _no_decode(ds, column: str):
+    "`ds` with its `Audio` column `column` left undecoded (`{'bytes', 'path'}`), which `load_audio` reads."
+    feature = (getattr(ds, "features", None) or {}).get(column)
+    if isinstance(feature, Audio) and feature.decode:
+        ds = ds.cast_column(column, Audio(sampling_rate=feature.sampling_rate, decode=False))
+    return ds
+
+def _crop_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    "The crop's own RNG, seeded by (seed, epoch, index) only."
+    return torch.Generator().manual_seed(hash((seed, epoch, int(index))) % (2 ** 63))
+
+class PairDataset(torch.utils.data.Dataset):
+    "Audio-caption pairs from a `datasets.Dataset`: (waveform of fixed length, caption), each clip decoded when read."
+    def __init__(self, ds, sample_rate: int, seconds: float, pad: str = "zero", train: bool = True, seed: int = 0,
+                 audio_column: str = "audio", text_column: str = "caption", cache_bytes: int = 0):
+        for col in (audio_column, text_column):
+            if col not in ds.column_names: raise ValueError(f"the dataset has no column {col!r} (columns: {ds.column_names})")
+        self.ds, self.sample_rate, self.seconds, self.pad, self.train, self.seed = _no_decode(ds, audio_column), sample_rate, seconds, pad, train, seed
+        self.audio_column, self.captions = audio_column, list(ds[text_column])
+        self.epoch, self.cache = 0, (ClipCache(cache_bytes) if cache_bytes else None)
+
+    def __len__(self): return len(self.captions)
+    def set_epoch(self, epoch: int): self.epoch = epoch
+
+    def waveform(self, i: int) -> torch.Tensor:
+        "The whole decoded clip `i` at `sample_rate` (from the cache when it holds it)."
+        wave = self.cache.get(i) if self.cache is not None else None
+        if wave is None:
+            wave = load_audio(self.ds[int(i)][self.audio_column], self.sample_rate)
+            if self.cache is not None: self.cache.add(i, wave)
+        return wave
+
+    def __getitem__(self, i: int):
+        g = _crop_generator(self.seed, self.epoch, i) if self.train else None
+        w = crop_or_pad(self.waveform(int(i)), self.seconds, self.sample_rate,
+                        mode="train" if self.train else "eval", pad=self.pad, generator=g)
+        return w, self.captions[int(i)]
+
+def collate_pairs(items):
+    "Stack waveforms into `(batch, samples)`; keep captions as a list."
+    waves, caps = zip(*items)
+    return torch.stack(waves), list(caps)
+
+# %% ../nbs/02a_data.ipynb #7c8358ec
+import itertools
+
+def _rows(stream, chunk: int = 64):
+    "The rows of `stream` in order, whole in every process (a `datasets.IterableDataset`'s own iteration splits it by DataLoader worker; its `iter` does not)."
+    if isinstance(stream, datasets.IterableDataset):
+        for batch in stream.iter(batch_size=chunk):
+            cols = list(batch)
+            for j in range(len(batch[cols[0]])): yield {c: batch[c][j] for c in cols}
+    else: yield from stream
+
+class StreamingPairs(torch.utils.data.IterableDataset):
+    "Batches of (waveforms, captions) read in order from a stream of rows (e.g. `load_dataset(..., streaming=True)`); resumable at a row."
+    def __init__(self, stream, sample_rate: int, seconds: float, pad: str = "zero", train: bool = True, seed: int = 0,
+                 audio_column: str = "audio", text_column: str = "caption", batch_size: int = 32, length: int | None = None):
+        self.stream, self.sample_rate, self.seconds, self.pad, self.train, self.seed = _no_decode(stream, audio_column), sample_rate, seconds, pad, train, seed
+        self.audio_column, self.text_column, self.batch_size, self.length = audio_column, text_column, batch_size, length
+        self.epoch, self.start, self.rank, self.world_size = 0, 0, 0, 1
+
+    def __len__(self) -> int:
+        if self.length is None: raise TypeError("a stream has no length; pass length=N, or train with max_steps")
+        return self.length
+
+    def set_epoch(self, epoch: int, start: int = 0):
+        "Read epoch `epoch` (the stream's own `set_epoch` reorders it) from row `start` of its order."
+        self.epoch, self.start = epoch, start
+        if hasattr(self.stream, "set_epoch"): self.stream.set_epoch(epoch)
+
+    def _pair(self, k: int, row: dict):
+        "Row `k` of the epoch as (waveform, caption), or None with a warning when its clip does not decode."
+        try: wave = load_audio(row[self.audio_column], self.sample_rate)
+        except AudioLoadError as e:
+            _log.warning("skipping row %d of epoch %d of the stream: %s", k, self.epoch, e); return None
+        g = _crop_generator(self.seed, self.epoch, k) if self.train else None
+        return crop_or_pad(wave, self.seconds, self.sample_rate, mode="train" if self.train else "eval",
+                           pad=self.pad, generator=g), row[self.text_column]
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        rows, B, b = _rows(self.stream), self.batch_size, 0
+        for _ in itertools.islice(rows, self.start): pass        # resume: skip rows without decoding them
+        while True:
+            chunk = list(itertools.islice(rows, B))
+            if len(chunk) < B: return                            # the last, partial batch is dropped
+            mine = b % self.world_size == self.rank and (b // self.world_size) % workers == worker
+            if mine:
+                pairs = [p for j, row in enumerate(chunk) if (p := self._pair(self.start + b * B + j, row)) is not None]
+                if pairs: yield collate_pairs(pairs)
+            b += 1
+
+# %% ../nbs/02a_data.ipynb #445760e5
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64")
+
+def audio_files(paths) -> list[Path]:
+    "The files in `paths`: each folder expanded to its audio files (any depth, by extension, sorted); files as given."
+    out = []
+    for p in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        p = Path(p)
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+        else: out.append(p)
+    return out

@@ -21,10 +21,10 @@ from .losses import similarity_logits
 
 # %% auto #0
 __all__ = ['DEFAULT_TEMPLATE', 'check_labels', 'make_prompts', 'embed_items', 'class_text_embeddings', 'zero_shot_logits',
-           'zero_shot_probabilities', 'model_logit_scale', 'zero_shot_classify', 'accuracy', 'confusion_matrix',
-           'plot_confusion', 'average_precision', 'mean_average_precision', 'f1_score', 'retrieval_metrics',
-           'plot_similarity', 'zero_shot_score', 'embed_dataset_audio', 'dataset_targets', 'evaluate_zero_shot',
-           'evaluate_retrieval', 't_classify', 'evaluate_t_classify']
+           'zero_shot_probabilities', 'model_logit_scale', 'audio_options', 'zero_shot_classify', 'accuracy',
+           'confusion_matrix', 'plot_confusion', 'average_precision', 'mean_average_precision', 'f1_score',
+           'retrieval_metrics', 'plot_similarity', 'zero_shot_score', 'embed_dataset_audio', 'dataset_targets',
+           'evaluate_zero_shot', 'evaluate_retrieval', 't_classify', 'evaluate_t_classify']
 
 # %% ../nbs/08_evaluate.ipynb #0e35c1e2
 DEFAULT_TEMPLATE = "this is a sound of {label}"
@@ -96,12 +96,19 @@ def model_logit_scale(model) -> float:
     s = model.logit_scale
     return float(s.detach()) if isinstance(s, Tensor) else float(s)
 
-def zero_shot_classify(model, audio, labels, template=DEFAULT_TEMPLATE, multi_label: bool = False,
-                       batch_size: int = 32) -> Tensor:
+def audio_options(long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None,
+                  sample_rate: int | None = None) -> dict:
+    "The keyword arguments for `model.embed_audio` that were given (None: the model's default), so stand-ins without them still work."
+    given = dict(long_audio=long_audio, window_seconds=window_seconds, hop_seconds=hop_seconds, sample_rate=sample_rate)
+    return {k: v for k, v in given.items() if v is not None}
+
+def zero_shot_classify(model, audio, labels, template=DEFAULT_TEMPLATE, multi_label: bool = False, batch_size: int = 32,
+                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None) -> Tensor:
     "Class probabilities (N, C) for the clips `audio` (anything `model.embed_audio` accepts) and the class names `labels`."
     class_emb = class_text_embeddings(model, labels, template, batch_size)       # (C, d)
     items = audio if isinstance(audio, Tensor) else list(audio)
-    audio_emb = embed_items(model, "embed_audio", items, batch_size, "zero_shot_classify")       # (N, d)
+    audio_emb = embed_items(model, "embed_audio", items, batch_size, "zero_shot_classify",
+                            **audio_options(long_audio, window_seconds, hop_seconds))                   # (N, d)
     logits = zero_shot_logits(audio_emb, class_emb, model_logit_scale(model))    # (N, C)
     return zero_shot_probabilities(logits, multi_label)
 
@@ -307,11 +314,13 @@ def _check_columns(dataset, columns, fn: str):
         if col not in have:
             raise ValueError(f"{fn}: the dataset has no column {col!r}; its columns are {have}")
 
-def embed_dataset_audio(model, dataset, audio_column: str, batch_size: int, sample_rate, fn: str) -> Tensor:
-    "Embed a dataset's audio column with `model.embed_audio`, a chunk of rows at a time -> (N, d)."
-    kwargs = {} if sample_rate is None else {"sample_rate": sample_rate}
+def embed_dataset_audio(model, dataset, audio_column: str, batch_size: int, sample_rate, fn: str, progress: bool = False,
+                        **options) -> Tensor:
+    "Embed a dataset's audio column with `model.embed_audio` (with `audio_options`), a chunk of rows at a time -> (N, d)."
+    from tqdm.auto import tqdm
+    kwargs = audio_options(sample_rate=sample_rate, **options)
     chunk, out = batch_size * 8, []
-    for start in range(0, len(dataset), chunk):
+    for start in tqdm(range(0, len(dataset), chunk), desc="embedding", unit="chunk", disable=not progress):
         items = list(dataset[start:start + chunk][audio_column])
         out.append(embed_items(model, "embed_audio", items, batch_size, fn, **kwargs))
     if not out: raise ValueError(f"{fn}: the dataset is empty")
@@ -347,13 +356,16 @@ def dataset_targets(dataset, label_column: str, labels, fn: str):
     return labels, targets, multi
 
 def evaluate_zero_shot(model, dataset, labels=None, template=DEFAULT_TEMPLATE, audio_column: str = "audio",
-                       label_column: str = "label", sample_rate: int | None = None, batch_size: int = 32) -> dict:
-    "Zero-shot classification of a dataset split: {accuracy, confusion, labels, probabilities, targets} (multi-label: {mAP, ...})."
+                       label_column: str = "label", sample_rate: int | None = None, batch_size: int = 32,
+                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None,
+                       audio_emb: Tensor | None = None) -> dict:
+    "Zero-shot classification of a dataset split: {accuracy, confusion, labels, probabilities, targets} (multi-label: {mAP, ...}); `audio_emb`: its clips embedded already."
     fn = "evaluate_zero_shot"
     _check_columns(dataset, (audio_column, label_column), fn)
     labels, targets, multi = dataset_targets(dataset, label_column, labels, fn)
     class_emb = class_text_embeddings(model, labels, template, batch_size)                       # (C, d)
-    audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn)  # (N, d)
+    if audio_emb is None: audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn,
+                                                          **audio_options(long_audio, window_seconds, hop_seconds))   # (N, d)
     probs = zero_shot_probabilities(zero_shot_logits(audio_emb, class_emb, model_logit_scale(model)), multi)
     if multi:
         return {"mAP": mean_average_precision(targets, probs), "labels": labels, "probabilities": probs, "targets": targets}
@@ -362,7 +374,9 @@ def evaluate_zero_shot(model, dataset, labels=None, template=DEFAULT_TEMPLATE, a
 
 # %% ../nbs/08_evaluate.ipynb #a4746781
 def evaluate_retrieval(model, dataset, audio_column: str = "audio", caption_column: str = "caption",
-                       sample_rate: int | None = None, batch_size: int = 32, ks=(1, 5, 10), map_k: int = 10) -> dict:
+                       sample_rate: int | None = None, batch_size: int = 32, ks=(1, 5, 10), map_k: int = 10,
+                       long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None,
+                       audio_emb: Tensor | None = None) -> dict:
     "Retrieval both ways on a dataset split (one row per clip, one or several captions): `retrieval_metrics` plus similarity, captions and index."
     fn = "evaluate_retrieval"
     _check_columns(dataset, (audio_column, caption_column), fn)
@@ -372,7 +386,8 @@ def evaluate_retrieval(model, dataset, audio_column: str = "audio", caption_colu
         if not caps or not all(isinstance(c, str) and c.strip() for c in caps):
             raise ValueError(f"{fn}: row {row} of column {caption_column!r} must hold a caption or a list of captions, got {value!r}")
         captions += caps; index += [row] * len(caps)
-    audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn)  # (N_audio, d)
+    if audio_emb is None: audio_emb = embed_dataset_audio(model, dataset, audio_column, batch_size, sample_rate, fn,
+                                                          **audio_options(long_audio, window_seconds, hop_seconds))   # (N_audio, d)
     text_emb = embed_items(model, "embed_text", captions, batch_size, fn)                           # (N_text, d)
     metrics = retrieval_metrics(audio_emb, text_emb, index, ks, map_k)
     return {**metrics, "similarity": similarity_logits(audio_emb, text_emb, 1.0),

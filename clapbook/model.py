@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -24,9 +25,9 @@ from .audio import FRONTENDS, FrontEnd, LogMel, crop_or_pad, load_audio
 from .files import atomic_folder
 
 # %% auto #0
-__all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_SIZE', 'PRECISIONS', 'CLAP_MODEL_TYPE', 'MODEL_FILES', 'CLAPConfig',
-           'resolve_text_source', 'MSCLAPProjection', 'build_projection', 'CLAP', 'TextFeatureCache', 'prepare_audio',
-           'clapbook_version']
+__all__ = ['MINILM', 'CLAP_PRESETS', 'TEXT_CACHE_BYTES', 'LONG_AUDIO', 'PRECISIONS', 'CLAP_MODEL_TYPE', 'MODEL_FILES',
+           'CLAPConfig', 'resolve_text_source', 'MSCLAPProjection', 'build_projection', 'CLAP', 'TextFeatureCache',
+           'decode_clip', 'prepare_audio', 'window_starts', 'audio_windows', 'clapbook_version']
 
 # %% ../nbs/05_model.ipynb #89fde0ac
 @dataclass
@@ -196,20 +197,31 @@ def forward(self: CLAP, wave, input_ids=None, attention_mask=None, inputs_embeds
     return a, t, self.logit_scale
 
 # %% ../nbs/05_model.ipynb #1217c915
-TEXT_CACHE_SIZE = 200_000
+TEXT_CACHE_BYTES = 256 * 2 ** 20
 
 class TextFeatureCache:
-    "Pooled features of a frozen text tower by (precision, token ids); at most `max_entries` of them."
-    def __init__(self, max_entries: int = TEXT_CACHE_SIZE): self.max_entries, self._rows = max_entries, {}
+    "Pooled features of a frozen text tower by (precision, token ids), at most `max_bytes` of them; the least recently used go first."
+    def __init__(self, max_bytes: int = TEXT_CACHE_BYTES): self.max_bytes, self.nbytes, self._rows = int(max_bytes), 0, OrderedDict()
     def __len__(self) -> int: return len(self._rows)
     def __contains__(self, key) -> bool: return key in self._rows
-    def __repr__(self): return f"TextFeatureCache({len(self)} of at most {self.max_entries} captions)"
-    def get(self, key): return self._rows.get(key)
+    def __repr__(self): return f"TextFeatureCache({len(self)} captions, {self.nbytes:,} of at most {self.max_bytes:,} bytes)"
+    @staticmethod
+    def entry_bytes(key: tuple, row: torch.Tensor) -> int: return row.numel() * row.element_size() + 8 * len(key)
+    def get(self, key):
+        "The row under `key` (now the most recently used), or None."
+        row = self._rows.get(key)
+        if row is not None: self._rows.move_to_end(key)
+        return row
     def add(self, key: tuple, row: torch.Tensor) -> bool:
-        "Keep `row` under `key` if there is room; whether it was kept."
-        if key not in self._rows and len(self._rows) >= self.max_entries: return False
-        self._rows[key] = row; return True
-    def clear(self): self._rows = {}
+        "Keep `row` under `key`, dropping the least recently used rows beyond `max_bytes`; whether it was kept."
+        size = self.entry_bytes(key, row)
+        if size > self.max_bytes: return False
+        if key in self._rows: self.nbytes -= self.entry_bytes(key, self._rows.pop(key))
+        self._rows[key] = row; self.nbytes += size
+        while self.nbytes > self.max_bytes:
+            k, r = self._rows.popitem(last=False); self.nbytes -= self.entry_bytes(k, r)
+        return True
+    def clear(self): self._rows, self.nbytes = OrderedDict(), 0
     def state_dict(self) -> dict:
         "The cache as plain values and one tensor (loadable with `torch.load(weights_only=True)`)."
         return {"keys": [list(k) for k in self._rows],
@@ -226,15 +238,15 @@ def frozen_text_features(self: CLAP, input_ids: torch.Tensor, attention_mask: to
     dev = input_ids.device.type                          # features made under bf16 autocast (or in float64) are cached apart
     mode = str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else str(self.logit_scale.dtype)
     keys = [(mode,) + tuple(ids[m].tolist()) for ids, m in zip(input_ids.cpu(), mask)]
-    todo = [i for i, k in enumerate(keys) if k not in cache]
-    fresh = {}
+    rows = [cache.get(k) for k in keys]                  # the hits, read before any new row can push them out
+    todo = [i for i, r in enumerate(rows) if r is None]
     if todo:
         with torch.no_grad():
             out = self.text_encoder(input_ids=input_ids[todo], attention_mask=attention_mask[todo]).cpu()
             out = out if out.dtype == torch.float64 else out.float()     # bf16 autocast output widened; a float64 model stays so
         for i, row in zip(todo, out):
-            fresh[keys[i]] = row; cache.add(keys[i], row)
-    return torch.stack([fresh[k] if k in fresh else cache.get(k) for k in keys]).to(self.device)
+            rows[i] = row; cache.add(keys[i], row.clone())       # its own storage, so the byte count is the memory held
+    return torch.stack(rows).to(self.device)
 
 @patch
 def clear_text_cache(self: CLAP):
@@ -249,13 +261,17 @@ def load_state_dict(self: CLAP, *args, **kwargs):
     return _load_state_dict(self, *args, **kwargs)
 
 # %% ../nbs/05_model.ipynb #a8e2cbdd
-def prepare_audio(item, frontend: FrontEnd, sample_rate: int | None = None) -> torch.Tensor:
-    "One clip (path, bytes, audio dict, or 1-D waveform at `sample_rate`) -> fixed-length mono waveform for `frontend`."
+def decode_clip(item, frontend: FrontEnd, sample_rate: int | None = None) -> torch.Tensor:
+    "One clip (path, bytes, audio dict, or 1-D waveform at `sample_rate`) -> its whole mono waveform at `frontend`'s rate."
     if isinstance(item, torch.Tensor): item = item.detach().cpu().numpy()
     if type(item).__module__ == "numpy":                 # a waveform: load_audio checks, averages, resamples it
         item = {"array": item, "sampling_rate": sample_rate or frontend.sample_rate}
-    w = load_audio(item, frontend.sample_rate)
-    return crop_or_pad(w, frontend.clip_seconds, frontend.sample_rate, mode="eval", pad=frontend.pad)
+    return load_audio(item, frontend.sample_rate)
+
+def prepare_audio(item, frontend: FrontEnd, sample_rate: int | None = None) -> torch.Tensor:
+    "One clip -> fixed-length mono waveform for `frontend`: the centre window (`long_audio='crop'`)."
+    return crop_or_pad(decode_clip(item, frontend, sample_rate), frontend.clip_seconds, frontend.sample_rate,
+                       mode="eval", pad=frontend.pad)
 
 def _as_items(audio) -> list:
     "A single clip or a collection of clips as a list; a 2-D array is a batch of mono waveforms."
@@ -263,6 +279,27 @@ def _as_items(audio) -> list:
         return list(audio) if audio.ndim == 2 else [audio]
     if isinstance(audio, (str, os.PathLike, bytes, dict)): return [audio]
     return list(audio)
+
+# %% ../nbs/05_model.ipynb #cd144712
+LONG_AUDIO = ("windows", "crop")
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    "First samples of the windows over a clip of `n_samples`: 0, hop, 2 hop, ..., and a last one ending at the clip's end."
+    if window <= 0 or hop <= 0: raise ValueError(f"window and hop must be positive, got {window} and {hop} samples")
+    if n_samples <= window: return [0]
+    return list(range(0, n_samples - window, hop)) + [n_samples - window]
+
+def audio_windows(wave: torch.Tensor, frontend: FrontEnd, window_seconds: float | None = None,
+                  hop_seconds: float | None = None) -> torch.Tensor:
+    "A mono clip at `frontend`'s rate as `(n_windows, clip samples)`: one padded window if it fits, else `window_starts`'s windows."
+    sr, clip = frontend.sample_rate, frontend.clip_seconds
+    window_seconds = clip if window_seconds is None else window_seconds
+    if not 0 < window_seconds <= clip:
+        raise ValueError(f"window_seconds={window_seconds}: must be above 0 and at most the encoder's window, {clip} s")
+    hop = round((window_seconds if hop_seconds is None else hop_seconds) * sr)
+    window = round(window_seconds * sr)
+    pieces = [wave[s:s + window] for s in window_starts(wave.shape[-1], window, hop)]
+    return torch.stack([crop_or_pad(p, clip, sr, mode="eval", pad=frontend.pad) for p in pieces])
 
 # %% ../nbs/05_model.ipynb #bfc005fa
 PRECISIONS = ("fp32", "bf16")
@@ -273,20 +310,34 @@ def _precision(model: CLAP, precision: str, fn: str):
         raise ValueError(f"{fn}: precision={precision!r}; choose one of {PRECISIONS}")
     return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
+def _clip_windows(model, item, sample_rate, long_audio: str, window_seconds, hop_seconds) -> torch.Tensor:
+    "The windows `embed_audio` embeds for one clip, `(n_windows, samples)`."
+    if long_audio == "crop": return prepare_audio(item, model.frontend, sample_rate)[None]
+    return audio_windows(decode_clip(item, model.frontend, sample_rate), model.frontend, window_seconds, hop_seconds)
+
 @patch
 @torch.no_grad()
-def embed_audio(self: CLAP, audio, batch_size: int = 32, sample_rate: int | None = None, precision: str = "fp32") -> torch.Tensor:
-    "L2-normalised audio embeddings `(n, joint_dim)` (CPU, float32) for clips or waveforms; `precision='bf16'` runs the encoders under bfloat16 autocast."
-    items, was_training, out = _as_items(audio), self.training, []
+def embed_audio(self: CLAP, audio, batch_size: int = 32, sample_rate: int | None = None, precision: str = "fp32",
+                long_audio: str = "windows", window_seconds: float | None = None, hop_seconds: float | None = None) -> torch.Tensor:
+    "L2-normalised audio embeddings `(n, joint_dim)` (CPU, float32); a long clip is the mean of its windows (`long_audio='crop'`: the centre one)."
+    if long_audio not in LONG_AUDIO: raise ValueError(f"embed_audio: long_audio={long_audio!r}; choose one of {LONG_AUDIO}")
+    items, was_training = _as_items(audio), self.training
+    sums, counts, queue, owners = torch.zeros(len(items), self.config.joint_dim), [0] * len(items), [], []
+    def flush(k):                                        # embed k queued windows; add each to its clip's sum
+        with _precision(self, precision, "embed_audio"):
+            emb = F.normalize(self.encode_audio(torch.stack(queue[:k]).to(self.device)).float(), dim=-1).cpu()
+        for j, e in zip(owners[:k], emb): sums[j] += e; counts[j] += 1
+        del queue[:k], owners[:k]
     self.eval()
     try:
-        for i in range(0, len(items), batch_size):
-            wave = torch.stack([prepare_audio(x, self.frontend, sample_rate) for x in items[i:i + batch_size]])
-            with _precision(self, precision, "embed_audio"):
-                emb = self.encode_audio(wave.to(self.device))
-            out.append(F.normalize(emb.float(), dim=-1).cpu())
+        for j, item in enumerate(items):
+            windows = _clip_windows(self, item, sample_rate, long_audio, window_seconds, hop_seconds)
+            queue += list(windows); owners += [j] * len(windows)
+            while len(queue) >= batch_size: flush(batch_size)
+        if queue: flush(len(queue))
     finally: self.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
+    one = torch.tensor(counts) == 1                       # one window: its embedding as it is
+    return torch.where(one[:, None], sums, F.normalize(sums, dim=-1)) if items else sums
 
 @patch
 @torch.no_grad()
@@ -369,3 +420,16 @@ def from_pretrained(cls: CLAP, folder, device: str | torch.device = "cpu") -> CL
         raise ValueError(f"{str(folder / 'model.safetensors')!r} does not match the config: "
                          f"missing {sorted(missing)[:10]}, unexpected {sorted(unexpected)[:10]}")
     return model.to(device).eval()
+
+# %% ../nbs/05_model.ipynb #ce7940cf
+@patch
+def push_to_hub(self: CLAP, repo_id: str, private: bool | None = None, token: str | None = None,
+                commit_message: str = "Upload a clapbook CLAP", revision: str | None = None):
+    "Upload the `save_pretrained` folder to the Hugging Face Hub repo `repo_id` (created if missing); the commit's info."
+    import tempfile
+    from huggingface_hub import HfApi
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = self.save_pretrained(Path(tmp) / "model")
+        return api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, revision=revision)

@@ -7,6 +7,8 @@ Docs: https://clapbook.github.io/clapbook/nbs/pretrained.html.md"""
 # %% ../nbs/16_pretrained.ipynb #p16c002
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import os
 import pickle
@@ -21,14 +23,16 @@ import torch
 from .audio import FRONTENDS, FrontEnd, mel_filterbank
 from .audio_encoders import CNN14Config, HTSATConfig
 from .text import TextEncoder, build_model, load_bert_tokenizer, load_gpt2_tokenizer
+from .files import write_json
 from .model import CLAP, CLAPConfig
 
 # %% auto #0
-__all__ = ['HUB_CHECKPOINTS', 'HF_AUDIO_RENAMES', 'HTSAT_COMPUTED', 'MSCLAP_VERSIONS', 'HF_FILES', 'CheckpointError',
-           'read_state_dict', 'KeyMap', 'load_mapped', 'check_stored_frontend', 'htsat_config_from_state',
-           'cnn14_config_from_state', 'text_config_from_state', 'frontend_from_preprocessor', 'htsat_config_from_hf',
-           'map_hf_state', 'load_hf_clap', 'load_laion_checkpoint', 'msclap_version', 'load_msclap_checkpoint',
-           'hub_download', 'checkpoint_family', 'resolve_checkpoint', 'load_pretrained', 'convert']
+__all__ = ['HUB_CHECKPOINTS', 'HF_AUDIO_RENAMES', 'HTSAT_COMPUTED', 'MSCLAP_VERSIONS', 'HF_FILES', 'ZERO_SHOT_MODEL',
+           'CheckpointError', 'read_state_dict', 'KeyMap', 'load_mapped', 'check_stored_frontend',
+           'htsat_config_from_state', 'cnn14_config_from_state', 'text_config_from_state', 'frontend_from_preprocessor',
+           'htsat_config_from_hf', 'map_hf_state', 'load_hf_clap', 'load_laion_checkpoint', 'msclap_version',
+           'load_msclap_checkpoint', 'hub_download', 'checkpoint_family', 'resolve_checkpoint', 'load_pretrained',
+           'convert', 'clapbook_cache', 'converted_checkpoint', 'zero_shot']
 
 # %% ../nbs/16_pretrained.ipynb #p16c005
 class CheckpointError(ValueError):
@@ -439,17 +443,18 @@ def load_msclap_checkpoint(path, version: str | None = None, tokenizer=None, ver
 
 # %% ../nbs/16_pretrained.ipynb #p16c047
 HF_FILES = ["config.json", "preprocessor_config.json", "tokenizer*", "vocab*", "merges.txt",
-            "special_tokens_map.json", "model.safetensors"]
+            "special_tokens_map.json", "model.safetensors",
+            "text/*"]                     # a clapbook folder's text tokenizer and config (chapter 5's save_pretrained)
 
-def hub_download(repo_id: str, filename: str | None = None) -> Path:
-    "Local path of `filename` in hub repo `repo_id` (or of the repo's folder), downloaded and cached by `huggingface_hub`."
+def hub_download(repo_id: str, filename: str | None = None, cache_dir=None) -> Path:
+    "Local path of `filename` in hub repo `repo_id` (or of the repo's folder), downloaded and cached by `huggingface_hub` (in `cache_dir` if given)."
     from huggingface_hub import hf_hub_download, snapshot_download
     what = f"{repo_id}/{filename}" if filename else repo_id
     try:
-        if filename: return Path(hf_hub_download(repo_id, filename))
-        folder = Path(snapshot_download(repo_id, allow_patterns=HF_FILES))
+        if filename: return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir))
+        folder = Path(snapshot_download(repo_id, allow_patterns=HF_FILES, cache_dir=cache_dir))
         if not (folder / "model.safetensors").is_file():       # an older repo with only a pickle-format file
-            folder = Path(snapshot_download(repo_id, allow_patterns=HF_FILES + ["pytorch_model.bin"]))
+            folder = Path(snapshot_download(repo_id, allow_patterns=HF_FILES + ["pytorch_model.bin"], cache_dir=cache_dir))
         return folder
     except Exception as e:                                     # offline mode, no network, or no such repo
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
@@ -481,22 +486,23 @@ def checkpoint_family(path) -> str:
     raise CheckpointError(path, "a state dict of no known CLAP family (expected audio_branch.* from LAION-CLAP, "
                           "audio_encoder.base.* from msclap, or a Hugging Face ClapModel folder)")
 
-def resolve_checkpoint(name_or_path) -> Path:
-    "A local path for `name_or_path`: itself if it exists, else a `HUB_CHECKPOINTS` name or a hub repo id, downloaded."
+def resolve_checkpoint(name_or_path, cache_dir=None) -> Path:
+    "A local path for `name_or_path`: itself if it exists, else a `HUB_CHECKPOINTS` name or a hub repo id, downloaded (into `cache_dir`)."
     p = Path(name_or_path).expanduser()
     if p.exists(): return p
     name = str(name_or_path)
     if name in HUB_CHECKPOINTS:
         _, repo, filename = HUB_CHECKPOINTS[name]
-        return hub_download(repo, filename)
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", name): return hub_download(name)     # any Hugging Face CLAP repo id
+        return hub_download(repo, filename, cache_dir)
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", name): return hub_download(name, cache_dir=cache_dir)   # a CLAP or clapbook repo id
     raise CheckpointError(name, f"no such file or folder, and not a known checkpoint name ({', '.join(HUB_CHECKPOINTS)}) "
                           "or a hub repo id (owner/name)")
 
 def load_pretrained(name_or_path, device: str | torch.device = "cpu", version: str | None = None, tokenizer=None,
-                    verbose: bool = True) -> CLAP:
-    "Load any of the three published families (or a clapbook folder) as a clapbook `CLAP`, in eval mode."
-    path = resolve_checkpoint(name_or_path)
+                    verbose: bool = True, cache_dir=None, cache: bool = False) -> CLAP:
+    "Load any of the three published families (or a clapbook folder, local or on the Hub) as a clapbook `CLAP`, in eval mode; `cache=True` converts once (`converted_checkpoint`)."
+    if cache: return CLAP.from_pretrained(converted_checkpoint(name_or_path, version, tokenizer, cache_dir, verbose=verbose), device)
+    path = resolve_checkpoint(name_or_path, cache_dir)
     family = checkpoint_family(path)
     if family == "clapbook":
         if version is not None or tokenizer is not None:
@@ -513,3 +519,67 @@ def convert(src, dst, version: str | None = None, tokenizer=None, verbose: bool 
     "Load checkpoint `src` (any family, a path or a hub name) and write it to `dst` as a clapbook folder (safetensors)."
     model = load_pretrained(src, version=version, tokenizer=tokenizer, verbose=verbose)
     return model.save_pretrained(dst)
+
+# %% ../nbs/16_pretrained.ipynb #a97dc9a8
+def clapbook_cache() -> Path:
+    "Where clapbook keeps converted checkpoints: `$CLAPBOOK_CACHE`, else `$XDG_CACHE_HOME/clapbook`, else `~/.cache/clapbook`."
+    if os.environ.get("CLAPBOOK_CACHE"): return Path(os.environ["CLAPBOOK_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "clapbook"
+
+def _source_key(path: Path, version, tokenizer) -> str:
+    "A digest of what a conversion of `path` depends on: its files' names, sizes and times, the version and the tokenizer."
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    parts = [str(path.resolve()), str(version), str(tokenizer)] + [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+def converted_checkpoint(name_or_path, version: str | None = None, tokenizer=None, cache_dir=None, converted_dir=None,
+                         verbose: bool = True) -> Path:
+    "A clapbook folder for any checkpoint: a clapbook folder as it is, any other converted once into `converted_dir` (default `clapbook_cache()/converted`)."
+    path = resolve_checkpoint(name_or_path, cache_dir)
+    if path.is_dir() and checkpoint_family(path) == "clapbook":
+        if version is not None or tokenizer is not None:
+            raise ValueError(f"{path}: a clapbook folder carries its own tokenizer and version; pass neither")
+        return path
+    if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+        raise ValueError("converted_checkpoint: pass the tokenizer's name or folder (an object cannot name a cache entry)")
+    slug = re.sub(r"[^\w.-]+", "-", str(name_or_path)).strip("-.")[-60:]
+    target = Path(converted_dir or clapbook_cache() / "converted") / f"{slug}-{_source_key(path, version, tokenizer)}"
+    if not (target / "model.safetensors").is_file():          # save_pretrained swaps the folder in whole: there means complete
+        convert(path, target, version=version, tokenizer=tokenizer, verbose=verbose)
+        write_json(target.with_name(target.name + ".json"), {"source": str(name_or_path), "resolved": str(path), "version": version,
+                                                               "tokenizer": None if tokenizer is None else str(tokenizer)})
+    return target
+
+# %% ../nbs/16_pretrained.ipynb #675c726c
+ZERO_SHOT_MODEL = "laion/clap-htsat-unfused"        # the default of transformers' zero-shot-audio-classification pipeline
+
+@functools.lru_cache(maxsize=2)
+def _loaded(name: str, device: str) -> CLAP:
+    "A model by folder or Hub name, loaded once per process."
+    return load_pretrained(name, device=device, cache=True, verbose=False)
+
+def _pipeline_audio(x, sampling_rate):
+    "One input of `zero_shot` as `embed_audio` reads it: a path, bytes or audio dict as they are, an array with its rate."
+    if hasattr(x, "get_all_samples"):                    # datasets 5 decodes its Audio feature to a torchcodec AudioDecoder
+        s = x.get_all_samples(); return {"array": s.data.numpy(), "sampling_rate": s.sample_rate}
+    if isinstance(x, dict) and "raw" in x: return {"array": np.asarray(x["raw"]), "sampling_rate": x["sampling_rate"]}
+    if isinstance(x, torch.Tensor) or type(x).__module__ == "numpy":
+        if sampling_rate is None: raise ValueError("zero_shot: an array needs its rate, e.g. zero_shot(wave, labels, sampling_rate=48000)")
+        return {"array": x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x, "sampling_rate": sampling_rate}
+    return x
+
+def zero_shot(audio, candidate_labels, model=ZERO_SHOT_MODEL, hypothesis_template: str = "This is a sound of {}.",
+              multi_label: bool = False, sampling_rate: int | None = None, device: str = "cpu", batch_size: int = 32,
+              long_audio: str | None = None, window_seconds: float | None = None, hop_seconds: float | None = None):
+    "Zero-shot audio classification shaped like transformers' pipeline: `[{'score', 'label'}]` best first (a list of them for a list of clips)."
+    from clapbook.evaluate import check_labels, zero_shot_classify
+    labels = check_labels(candidate_labels, "zero_shot")
+    if "{}" not in hypothesis_template and "{label}" not in hypothesis_template:
+        raise ValueError(f"zero_shot: hypothesis_template needs {{}} where the label goes, got {hypothesis_template!r}")
+    clap = model if isinstance(model, CLAP) else _loaded(str(model), str(device))
+    many = isinstance(audio, list)
+    items = [_pipeline_audio(x, sampling_rate) for x in (audio if many else [audio])]
+    probs = zero_shot_classify(clap, items, labels, template=hypothesis_template.replace("{}", "{label}"), multi_label=multi_label,
+                               batch_size=batch_size, long_audio=long_audio, window_seconds=window_seconds, hop_seconds=hop_seconds)
+    out = [sorted(({"score": float(p), "label": lab} for lab, p in zip(labels, row)), key=lambda r: -r["score"]) for row in probs]
+    return out if many else out[0]

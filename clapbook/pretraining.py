@@ -240,15 +240,17 @@ class AudioTaskModel(nn.Module):
     def __init__(self, clap_config, head: str = "text", num_classes: int | None = None, decoder: str = "tiny",
                  prefix_length: int = 8, seed: int = 0):
         super().__init__()
-        from clapbook.audio import FRONTENDS, LogMel
+        from clapbook.audio import FRONTENDS, FrontEnd, LogMel
         from clapbook.audio_encoders import build_audio_encoder
         if head not in ("text", "class"): raise ValueError(f"AudioTaskModel: head must be 'text' or 'class', got {head!r}")
         self.config, self.head = clap_config, head
-        self.frontend = FRONTENDS[clap_config.frontend]
+        fe = clap_config.frontend                    # a preset name, or a converted checkpoint's front end as a dict
+        self.frontend = FrontEnd(**fe) if isinstance(fe, dict) else FRONTENDS[fe]
         self.logmel = LogMel.from_preset(self.frontend)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.audio_encoder = build_audio_encoder(clap_config.audio_encoder, clap_config.audio_size, n_mels=self.frontend.n_mels)
+            self.audio_encoder = build_audio_encoder(clap_config.audio_encoder, clap_config.audio_size,
+                                                     **{"n_mels": self.frontend.n_mels, **clap_config.audio_config})
         d = self.audio_encoder.embedding_dim
         if head == "text": self.lm = PrefixLM(d, decoder, prefix_length, train_decoder=True, seed=seed)
         else:

@@ -20,7 +20,7 @@ from .files import atomic_write, folder_lock, write_json
 
 # %% auto #0
 __all__ = ['PROMPT_SETS', 'QUICKSTART_CORPORA', 'plot_history', 'write_report', 'format_table', 'prompt_accuracies',
-           'choose_prompts', 'quickstart_rows', 'quickstart']
+           'choose_prompts', 'quickstart_rows', 'keep_one_model', 'quickstart']
 
 # %% ../nbs/19_quickstart.ipynb #0c2d0d73
 def plot_history(history: list[dict]):
@@ -109,17 +109,29 @@ def quickstart_rows(metrics: dict) -> list[dict]:
              "with the default prompt": p[k]["test_accuracy"]["default"], "chance": metrics["chance"][k],
              "test clips": metrics["test_clips"][k]} for k, v in metrics["zero_shot_accuracy"].items()]
 
+# %% ../nbs/19_quickstart.ipynb #addebfe8
+def keep_one_model(training, model_dir) -> Path:
+    "Move `training/best` to `model_dir` (swapped in whole; a rename, not a copy) and delete `training/last`: one model on disk."
+    import shutil
+    from clapbook.files import atomic_folder
+    training, model_dir = Path(training), Path(model_dir)
+    if not (training / "best" / "config.json").is_file(): raise FileNotFoundError(f"keep_one_model: no model in {str(training / 'best')!r}")
+    with atomic_folder(model_dir) as tmp:
+        tmp.rmdir(); os.rename(training / "best", tmp)       # atomic_folder then swaps it in for any older model_dir
+    shutil.rmtree(training / "last", ignore_errors=True)
+    return model_dir
+
 # %% ../nbs/19_quickstart.ipynb #99679e38
 def quickstart(out_dir="runs/quickstart", seed: int = 0, n: int = 4096, epochs: int = 8, batch_size: int = 64,
                lr: float = 2e-3, device: str = "cpu", data_dir=None, corpora=QUICKSTART_CORPORA, progress: bool = True,
-               preset: str = "tiny", workers: int | None = None) -> dict:
-    "Train the tiny CLAP on the embedded corpora and evaluate it; writes model/, metrics.json, report.html to `out_dir`."
+               preset: str = "tiny", workers: int | None = None, keep_data: bool = False) -> dict:
+    "Train the tiny CLAP on the embedded corpora and evaluate it; writes model/, metrics.json, report.html to `out_dir` (and keeps one model)."
     out = Path(out_dir)
     with folder_lock(out):                 # one quickstart per folder; what a killed one left is tidied first (chapter 0)
-        return _quickstart(out, seed, n, epochs, batch_size, lr, device, data_dir, corpora, progress, preset, workers)
+        return _quickstart(out, seed, n, epochs, batch_size, lr, device, data_dir, corpora, progress, preset, workers, keep_data)
 
-def _quickstart(out: Path, seed, n, epochs, batch_size, lr, device, data_dir, corpora, progress, preset, workers) -> dict:
-    import datasets
+def _quickstart(out: Path, seed, n, epochs, batch_size, lr, device, data_dir, corpora, progress, preset, workers, keep_data) -> dict:
+    import datasets, shutil
     from clapbook.data import corpus
     from clapbook.model import CLAP, CLAP_PRESETS
     from clapbook.train import TrainConfig, train
@@ -139,8 +151,7 @@ def _quickstart(out: Path, seed, n, epochs, batch_size, lr, device, data_dir, co
     t1 = time.perf_counter()
     state = train(model, train_ds, cfg, valid_fn=valid_fn, out_dir=out / "training")
     stages["training (with validation)"] = time.perf_counter() - t1; t1 = time.perf_counter()
-    model = CLAP.from_pretrained(out / "training" / "best")
-    model.save_pretrained(out / "model")
+    model = CLAP.from_pretrained(keep_one_model(out / "training", out / "model"))     # one copy of the weights
 
     results, prompts, figures = {}, {}, [plot_history(state["history"])]
     for name, d in data.items():                   # the prompt set is chosen on the validation split, then tested
@@ -175,4 +186,5 @@ def _quickstart(out: Path, seed, n, epochs, batch_size, lr, device, data_dir, co
     ret_rows = [{"metric": k, "value": v} for k, v in metrics["retrieval"].items()]
     write_report(out / "report.html", f"clapbook quickstart ({preset}, seed {seed})", figures,
                  {"Zero-shot classification (test splits)": rows, f"Retrieval on {corpora[0]} test": ret_rows})
+    if data_dir is None and not keep_data: shutil.rmtree(out / "data", ignore_errors=True)   # the corpus cache, unless asked
     return metrics

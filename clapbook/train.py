@@ -24,10 +24,12 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_save
+import datasets
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from .audio import FRONTENDS, crop_or_pad, load_audio
+from .audio import FRONTENDS
+from .data import PairDataset, StreamingPairs, collate_pairs   # chapter 2a's training data
 from .files import atomic_write, folder_lock
 from .model import CLAP
 from .losses import upcast
@@ -35,42 +37,10 @@ from .ranks import (GlobalBatchNorm2d, LossModule, broadcast_float, global_clap_
                             rank_and_world, swap_batchnorm)
 
 # %% auto #0
-__all__ = ['STATE_FORMAT', 'CHECKPOINT', 'LEGACY_CHECKPOINT', 'PairDataset', 'collate_pairs', 'ResumableSampler', 'TrainConfig',
-           'pick_device', 'rank_device', 'amp_dtype', 'rng_state', 'set_rng_state', 'save_state', 'load_state',
-           'load_checkpoint', 'make_optimizer', 'make_scheduler', 'to_device', 'clap_pair_loss', 'optimizer_step',
-           'training_checkpoint', 'resume_state', 'resume_path', 'training_data', 'train']
-
-# %% ../nbs/07_train.ipynb #36795174
-class PairDataset(Dataset):
-    "Audio-caption pairs from a `datasets.Dataset`: (waveform of fixed length, caption)."
-    def __init__(self, ds, sample_rate: int, seconds: float, pad: str = "zero", train: bool = True,
-                 seed: int = 0, audio_column: str = "audio", text_column: str = "caption", cache: bool = True):
-        for col in (audio_column, text_column):
-            if col not in ds.column_names: raise ValueError(f"the dataset has no column {col!r} (columns: {ds.column_names})")
-        self.ds, self.sample_rate, self.seconds, self.pad, self.train, self.seed = ds, sample_rate, seconds, pad, train, seed
-        self.audio_column, self.captions = audio_column, list(ds[text_column])
-        self.epoch, self._cache = 0, ({} if cache else None)
-
-    def __len__(self): return len(self.captions)
-    def set_epoch(self, epoch: int): self.epoch = epoch
-
-    def waveform(self, i: int) -> torch.Tensor:
-        "The whole decoded clip `i` at the dataset's sample rate (cached in memory if `cache`)."
-        if self._cache is not None and i in self._cache: return self._cache[i]
-        w = load_audio(self.ds[i][self.audio_column], self.sample_rate)
-        if self._cache is not None: self._cache[i] = w
-        return w
-
-    def __getitem__(self, i: int):
-        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, int(i))) % (2 ** 63)) if self.train else None
-        w = crop_or_pad(self.waveform(int(i)), self.seconds, self.sample_rate,
-                        mode="train" if self.train else "eval", pad=self.pad, generator=g)
-        return w, self.captions[int(i)]
-
-def collate_pairs(items):
-    "Stack waveforms into `(batch, samples)`; keep captions as a list."
-    waves, caps = zip(*items)
-    return torch.stack(waves), list(caps)
+__all__ = ['STATE_FORMAT', 'CHECKPOINT', 'LEGACY_CHECKPOINT', 'ResumableSampler', 'TrainConfig', 'pick_device', 'rank_device',
+           'amp_dtype', 'rng_state', 'set_rng_state', 'save_state', 'load_state', 'load_checkpoint', 'make_optimizer',
+           'make_scheduler', 'to_device', 'clap_pair_loss', 'optimizer_step', 'training_checkpoint', 'resume_state',
+           'resume_path', 'training_data', 'epoch_loader', 'train']
 
 # %% ../nbs/07_train.ipynb #9a98da6e
 class ResumableSampler(Sampler):
@@ -112,7 +82,8 @@ class TrainConfig:
     amp: str = "auto"                     # "auto": bf16 on CUDA if supported else fp16; off on CPU
     device: str = "auto"
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int = 0                  # DataLoader processes decoding clips (results do not depend on it)
+    data_cache_bytes: int = 0             # decoded clips kept per process, least recently used dropped; 0: none
     log_every: int = 10                   # steps between log lines
     checkpoint_every: int | None = None   # steps between checkpoints (and one at each epoch end)
     progress: bool = True
@@ -310,15 +281,34 @@ def _batch_size(batch) -> int:
     return len(first)
 
 def training_data(train_ds, model: CLAP, cfg: TrainConfig, audio_column: str = "audio", text_column: str = "caption") -> Dataset:
-    "`train_ds` as a torch Dataset: as it is, or a `datasets.Dataset` of clips and captions as a `PairDataset` for the model's front end."
-    fe = FRONTENDS[model.config.frontend] if isinstance(model.config.frontend, str) else model.frontend
-    data = train_ds if isinstance(train_ds, Dataset) else PairDataset(
-        train_ds, fe.sample_rate, fe.clip_seconds, fe.pad, train=True, seed=cfg.seed, audio_column=audio_column, text_column=text_column)
-    world = rank_and_world()[1]
+    "`train_ds` for the model's front end: a torch Dataset as it is, a `datasets.Dataset` as a `PairDataset`, a stream as `StreamingPairs`."
+    fe, world = model.frontend, rank_and_world()[1]
+    opts = dict(train=True, seed=cfg.seed, audio_column=audio_column, text_column=text_column)
+    if isinstance(train_ds, datasets.IterableDataset):      # before the next test: it is a torch IterableDataset too
+        data = StreamingPairs(train_ds, fe.sample_rate, fe.clip_seconds, fe.pad, batch_size=cfg.batch_size, **opts)
+    elif isinstance(train_ds, Dataset): data = train_ds
+    else: data = PairDataset(train_ds, fe.sample_rate, fe.clip_seconds, fe.pad, cache_bytes=cfg.data_cache_bytes, **opts)
+    if isinstance(data, StreamingPairs):
+        if data.length is None and cfg.max_steps is None:
+            raise ValueError("a stream has no length: set TrainConfig(max_steps=...), or pass StreamingPairs(..., length=N)")
+        return data
     if len(data) < cfg.batch_size * world:
         raise ValueError(f"{len(data)} training pairs is fewer than one batch of {cfg.batch_size}" +
                          (f" on each of {world} ranks" if world > 1 else ""))
     return data
+
+def epoch_loader(data, sampler, epoch: int, start: int, cfg: TrainConfig, collate_fn=None, generator=None,
+                 rank: int = 0, world: int = 1) -> DataLoader:
+    "The DataLoader of epoch `epoch` from item `start` of its order (counted over all ranks): `sampler`'s order, or a stream's own."
+    if isinstance(data, StreamingPairs):                    # it makes its own batches (chapter 2a)
+        if collate_fn is not None: raise ValueError("a stream makes its own batches (collate_pairs); collate_fn is for map-style datasets")
+        data.batch_size, data.rank, data.world_size = cfg.batch_size, rank, world
+        data.set_epoch(epoch, start)
+        return DataLoader(data, batch_size=None, num_workers=cfg.num_workers, generator=generator)
+    if hasattr(data, "set_epoch"): data.set_epoch(epoch)
+    sampler.set_epoch(epoch, start=start)
+    return DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.num_workers,
+                      collate_fn=collate_fn or collate_pairs, generator=generator, persistent_workers=False)
 
 def _validate(model, valid_fn, state: dict, sched, cfg: TrainConfig, epoch: int, dev, lead: bool) -> float:
     "Rank 0's `valid_fn(model)` on every rank; the plateau schedule steps on it; logged in the history."
@@ -337,7 +327,7 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
     lead, out = rank == 0, Path(out_dir) if out_dir is not None else None   # only rank 0 logs and writes files
     with folder_lock(out) if out is not None and lead else contextlib.nullcontext():   # one run per output folder
         dev, data = rank_device(cfg.device), training_data(train_ds, model, cfg, audio_column, text_column)
-        sampler = ResumableSampler(len(data), seed=cfg.seed, rank=rank, world_size=world)
+        sampler = None if isinstance(data, StreamingPairs) else ResumableSampler(len(data), seed=cfg.seed, rank=rank, world_size=world)
         total_steps = cfg.max_steps or cfg.epochs * (len(data) // (cfg.batch_size * cfg.grad_accum * world))
         torch.manual_seed(cfg.seed)
         model.to(dev).train()
@@ -362,10 +352,7 @@ def train(model: CLAP, train_ds, cfg: TrainConfig | None = None, valid_fn=None, 
         t_last, pairs_since, done = time.perf_counter(), 0, state["step"] >= total_steps
         while not done:
             epoch = state["epoch"]
-            if hasattr(data, "set_epoch"): data.set_epoch(epoch)
-            sampler.set_epoch(epoch, start=state["samples"])
-            loader = DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, drop_last=True, num_workers=cfg.num_workers,
-                                collate_fn=collate_fn or collate_pairs, generator=loader_gen, persistent_workers=False)
+            loader = epoch_loader(data, sampler, epoch, state["samples"], cfg, collate_fn, loader_gen, rank, world)
             for batch in loader:
                 batch = to_device(batch, dev)
                 accumulating = ddp is not None and (state["batch"] + 1) % cfg.grad_accum != 0

@@ -352,9 +352,9 @@ def zero_shot_scores(model, clip, labels, template: str = DEFAULT_TEMPLATE, samp
 class ZeroShotDemo(_Widget):
     "Type labels and a prompt template, pick a clip or upload one, and see the zero-shot class probabilities."
     def __init__(self, model, dataset=None, labels=None, template: str = DEFAULT_TEMPLATE, audio_column: str = "audio",
-                 text_column: str = "caption", max_clips: int = 50):
+                 text_column: str = "caption", max_clips: int = 50, audio_options: dict | None = None):
         from clapbook.sounds import SOUNDWORLD_CLASSES
-        self.model, self.audio_column = model, audio_column
+        self.model, self.audio_column, self.audio_options = model, audio_column, dict(audio_options or {})   # chapter 8's windows
         self.dataset = dataset.select(range(min(max_clips, len(dataset)))) if dataset is not None else None
         self.labels = W.Text(value=", ".join(labels or SOUNDWORLD_CLASSES), description="labels", continuous_update=False,
                              layout=W.Layout(width="95%"))
@@ -388,7 +388,7 @@ class ZeroShotDemo(_Widget):
         "Score dataset clip `index`."
         item = self.dataset[int(index)][self.audio_column]
         if ("dataset", index) not in self._audio_cache:
-            self._audio_cache[("dataset", index)] = self.model.embed_audio([item])
+            self._audio_cache[("dataset", index)] = self.model.embed_audio([item], **self.audio_options)
         self.source = ("dataset", index); self._play(item)
         return self.update()
 
@@ -396,7 +396,7 @@ class ZeroShotDemo(_Widget):
         "Score an uploaded file (its name and bytes); a file that is not audio is reported and the last answer kept."
         item = {"bytes": bytes(content), "path": name}
         try:
-            emb = self.model.embed_audio([item])
+            emb = self.model.embed_audio([item], **self.audio_options)
         except Exception as e:                    # AudioLoadError names the file and the problem
             self.status.value = f"<span style='color:#b00'>could not use {name!r}: {e}</span>"
             return None
@@ -427,9 +427,10 @@ class ZeroShotDemo(_Widget):
         return self.result
 
 # %% ../nbs/12_widgets.ipynb #9ca55f09
-def demo_notebook(checkpoint, path, n_clips: int = 200, seed: int = 0) -> Path:
-    "Write a notebook that loads the CLAP in `checkpoint` and shows the zero-shot demo and the embedding explorer on SoundWorld."
+def demo_notebook(checkpoint, path, n_clips: int = 200, seed: int = 0, audio_options: dict | None = None) -> Path:
+    "Write a notebook that loads the CLAP folder `checkpoint` and shows the zero-shot demo (long clips per `audio_options`) and the explorer."
     import nbformat
+    from clapbook.files import atomic_write
     ck = Path(checkpoint).resolve()
     if not (ck / "config.json").exists():
         raise FileNotFoundError(f"demo_notebook: {str(ck)!r} is not a saved CLAP (no config.json); train one with `clapbook quickstart`")
@@ -441,10 +442,8 @@ def demo_notebook(checkpoint, path, n_clips: int = 200, seed: int = 0) -> Path:
                                   "from clapbook.widgets import ZeroShotDemo, EmbeddingExplorer\n"
                                   f"model = CLAP.from_pretrained({json.dumps(str(ck))})\n"
                                   f"clips = soundworld(n={int(n_clips)}, seed={int(seed)})['test']"),
-        nbformat.v4.new_code_cell("ZeroShotDemo(model, clips)"),
+        nbformat.v4.new_code_cell(f"ZeroShotDemo(model, clips, audio_options={dict(audio_options or {})!r})"),
         nbformat.v4.new_code_cell("EmbeddingExplorer(model, clips)"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(path))
-    return path
+    return atomic_write(path, nbformat.writes(nb))

@@ -1,6 +1,8 @@
 """The `clapbook` command: help, data, zeroshot, embed, eval on a small saved model; reproduce's dispatch."""
 import hashlib, importlib, inspect, json, re, subprocess, sys, types
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -236,3 +238,110 @@ def test_caption_error_is_one_line(saved, tmp_path):
 
 def test_convert_error_is_one_line(tmp_path):
     _one_line_error(run("convert", str(tmp_path / "missing.pt"), str(tmp_path / "out")), tmp_path / "missing.pt")
+# ---------------------------------------------------------------- folders: skipped files named, the rest written, exit 1
+@pytest.fixture(scope="module")
+def messy_tree(tmp_path_factory):
+    "A folder tree: good WAV and FLAC clips at two depths, a text file named .wav, an empty .wav, a WAV cut short, a .txt."
+    import soundfile as sf
+    from clapbook.audio import audio_to_bytes
+    d = tmp_path_factory.mktemp("tree") / "recordings"
+    (d / "day1" / "am").mkdir(parents=True); (d / "day2").mkdir()
+    test = soundworld(n=48, seed=9)["test"]
+    good = [d / "day1" / "a.wav", d / "day1" / "am" / "b.wav", d / "day2" / "c.flac", d / "d.wav"]
+    for i, p in enumerate(good):
+        wave, sr = sf.read(__import__("io").BytesIO(test[i]["audio"]["bytes"]), dtype="float32")
+        sf.write(p, wave, sr)
+    (d / "day2" / "corrupt.wav").write_text("<html>404 not found</html>")
+    (d / "day1" / "empty.wav").write_bytes(b"")
+    whole = audio_to_bytes(np.zeros(16000, np.float32), 16000); (d / "day2" / "cut.wav").write_bytes(whole[: len(whole) // 2])
+    (d / "notes.txt").write_text("not audio, not an audio extension: ignored")
+    return d, sorted(str(p) for p in good), {"corrupt.wav": "not a readable audio file", "empty.wav": "empty", "cut.wav": "truncated"}
+
+
+def test_embed_a_folder_names_each_skipped_file_writes_the_rest_and_exits_1(saved, messy_tree, tmp_path):
+    import pandas as pd
+    d, _ = saved
+    tree, good, bad = messy_tree
+    r = run("embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "e.parquet"), str(tree))
+    assert r.returncode == 1, r.stderr
+    for name, reason in bad.items():
+        line = next(l for l in r.stderr.splitlines() if name in l)
+        assert line.startswith("skipped ") and reason in line, line
+    assert "notes.txt" not in r.stderr and "embedding" in r.stderr          # ignored by extension; the progress bar
+    df = pd.read_parquet(tmp_path / "e.parquet")
+    assert sorted(df["file"]) == good and list(df.columns) == ["file", "embedding"]
+    want = CLAP.from_pretrained(d / "model").embed_audio(list(df["file"])).numpy()
+    np.testing.assert_allclose(np.stack(df["embedding"]), want, atol=1e-6)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temporary file left beside it
+
+
+def test_embed_exits_0_when_nothing_was_skipped(saved, messy_tree, tmp_path):
+    d, _ = saved
+    tree, good, _ = messy_tree
+    r = run("embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "e.parquet"), "--quiet", str(tree / "day1" / "am"), good[0])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == ""                                          # --quiet: no progress bar either
+
+
+def test_zeroshot_embeds_the_prompts_once_and_the_audio_in_batches(saved, messy_tree, tmp_path, monkeypatch):
+    d, _ = saved
+    tree, good, bad = messy_tree
+    calls = {"text": 0, "audio": 0}
+    real_text, real_audio = CLAP.embed_text, CLAP.embed_audio
+    monkeypatch.setattr(CLAP, "embed_text", lambda self, *a, **k: calls.__setitem__("text", calls["text"] + 1) or real_text(self, *a, **k))
+    monkeypatch.setattr(CLAP, "embed_audio", lambda self, *a, **k: calls.__setitem__("audio", calls["audio"] + 1) or real_audio(self, *a, **k))
+    with pytest.raises(SystemExit) as e:
+        main(["zeroshot", "--checkpoint", str(d / "model"), "--labels", "bell,siren,rain,dog", "--batch-size", "2", "--quiet",
+              "--top-k", "2", "--out", str(tmp_path / "z.json"), str(tree)])
+    assert e.value.code == 1
+    assert calls == {"text": 1, "audio": 2}                                 # 4 good files in batches of 2
+    out = json.loads((tmp_path / "z.json").read_text())
+    assert sorted(r["file"] for r in out["results"]) == good
+    assert sorted(Path(s["file"]).name for s in out["skipped"]) == sorted(bad)
+    for r in out["results"]:
+        assert len(r["top"]) == 2 and r["top"][0]["label"] == r["label"] and r["top"][0]["score"] >= r["top"][1]["score"]
+        assert abs(sum(r["probabilities"].values()) - 1) < 1e-5
+
+
+def test_zeroshot_multi_label_is_a_sigmoid_of_the_scaled_cosine(saved, messy_tree, tmp_path):
+    d, _ = saved
+    _, good, _ = messy_tree
+    labels = ["bell", "siren", "rain"]
+    r = run("zeroshot", "--checkpoint", str(d / "model"), "--labels", ",".join(labels), "--multi-label", "--json", "--quiet", *good[:2])
+    assert r.returncode == 0, r.stderr
+    m = CLAP.from_pretrained(d / "model")
+    cos = m.similarity(m.embed_audio(good[:2]), m.embed_text([f"this is a sound of {l}" for l in labels]))
+    want = torch.sigmoid(float(m.logit_scale) * cos)
+    got = torch.tensor([[o["probabilities"][l] for l in labels] for o in json.loads(r.stdout)])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_long_audio_flags_reach_the_embeddings(saved, tmp_path):
+    import soundfile as sf
+    d, _ = saved
+    wave = (0.1 * np.random.default_rng(0).standard_normal(16000 * 7)).astype(np.float32)
+    sf.write(tmp_path / "long.wav", wave, 16000, subtype="FLOAT")
+    m = CLAP.from_pretrained(d / "model")
+    for flags, kw in (([], {}), (["--long-audio", "crop"], {"long_audio": "crop"}),
+                      (["--window-seconds", "1", "--hop-seconds", "0.5"], {"window_seconds": 1.0, "hop_seconds": 0.5})):
+        main(["embed", "--checkpoint", str(d / "model"), "--out", str(tmp_path / "e.npy"), "--quiet", *flags, str(tmp_path / "long.wav")])
+        np.testing.assert_allclose(np.load(tmp_path / "e.npy"), m.embed_audio(wave, **kw).numpy(), atol=1e-6)
+    main(["demo", "--checkpoint", str(d / "model"), "--folder", str(tmp_path / "demo"), "--hop-seconds", "1", "--dry-run"])
+    assert "audio_options={'hop_seconds': 1.0}" in (tmp_path / "demo" / "clapbook_demo.ipynb").read_text()
+
+
+def test_eval_on_a_folder_with_a_corrupt_clip_writes_per_clip_rows_and_exits_1(saved, tmp_path):
+    import pandas as pd
+    d, _ = saved
+    main(["data", "soundworld", "--out", str(tmp_path / "sw"), "--n", "48", "--seed", "1"])
+    clips = sorted((tmp_path / "sw" / "test").glob("*.wav"))
+    clips[0].write_text("garbage")
+    r = run("eval", "--checkpoint", str(d / "model"), "--data", str(tmp_path / "sw"), "--split", "test", "--json",
+            "--out", str(tmp_path / "rows.parquet"))
+    assert r.returncode == 1
+    assert any(clips[0].name in l and "not a readable audio file" in l for l in r.stderr.splitlines() if l.startswith("skipped"))
+    out = json.loads(r.stdout)
+    assert out["skipped"] == 1 and out["clips"] == len(clips) - 1 and "accuracy" in out["zero_shot"]
+    rows = pd.read_parquet(tmp_path / "rows.parquet")
+    assert len(rows) == len(clips) - 1 and clips[0].name not in " ".join(rows["file"])
+    assert set(rows.columns) == {"file", "label", "predicted", "score"} and rows["file"].str.endswith(".wav").all()

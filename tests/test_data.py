@@ -355,3 +355,71 @@ def test_rows_are_checked_without_decoding_too(clip_dir):
     _meta(clip_dir, "file_name,caption\na.wav,x\n../outside.wav,y\n")
     ds, skipped = D.load_clips(clip_dir, check=False, return_skipped=True)
     assert len(ds["train"]) == 1 and "leaves the folder" in skipped[0].reason
+# ---------------------------------------------------------------- training pairs in bounded memory
+def _train(data, **cfg):
+    "Weights after a few steps of the tiny preset on `data` (a Dataset, a stream or a torch dataset)."
+    from clapbook.model import CLAP, CLAP_PRESETS
+    from clapbook.train import TrainConfig, train
+    torch.manual_seed(0)
+    m = CLAP(CLAP_PRESETS["tiny"])
+    out_dir = cfg.pop("out_dir", None); resume = cfg.pop("resume", False); stop = cfg.pop("stop_at_step", None)
+    train(m, data, TrainConfig(**{"max_steps": 5, "batch_size": 8, "progress": False, "scheduler": "constant", **cfg}),
+          out_dir=out_dir, resume=resume, stop_at_step=stop)
+    return m.state_dict()
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def pairs24():
+    return soundworld(n=96, seed=3)["train"].select(range(24))            # 3 batches of 8 per epoch: 5 steps cross an epoch boundary
+
+
+def test_pair_dataset_keeps_nothing_by_default_and_the_cache_is_bounded(sw):
+    ds = sw["train"].select(range(10))
+    plain = D.PairDataset(ds, 16000, 1.0)
+    for i in range(len(ds)): plain[i]
+    assert plain.cache is None                       # on demand: no clip is held between reads
+    one_clip = 2 * 16000 * 4                         # a 2 s clip of float32 samples
+    cached = D.PairDataset(ds, 16000, 1.0, cache_bytes=3 * one_clip)
+    for i in range(len(ds)): cached[i]
+    assert len(cached.cache) == 3 and cached.cache.nbytes <= 3 * one_clip
+    assert all(torch.equal(plain[i][0], cached[i][0]) for i in range(len(ds)))
+
+
+def test_same_weights_with_workers_and_with_a_cache(pairs24):
+    "On-demand decoding in 0 or 2 DataLoader workers, or with a byte-bounded cache: bit-identical training."
+    base = _train(pairs24)
+    assert _same(base, _train(pairs24, num_workers=2))
+    assert _same(base, _train(pairs24, data_cache_bytes=2 ** 20))      # room for a few clips: eviction happens
+    assert _same(base, _train(pairs24, data_cache_bytes=2 ** 30))      # everything cached
+
+
+def test_from_clapbook_train_import_pairdataset_still_works():
+    from clapbook.train import PairDataset, collate_pairs
+    assert PairDataset is D.PairDataset and collate_pairs is D.collate_pairs
+
+
+def test_a_streaming_dataset_trains_the_same_with_workers_and_resumes_exactly(pairs24, tmp_path):
+    "A datasets.IterableDataset (shuffled, several shards): 0 vs 2 workers identical; killed after 2 steps and resumed = uninterrupted."
+    stream = pairs24.to_iterable_dataset(num_shards=3).shuffle(seed=1, buffer_size=12)
+    base = _train(stream)
+    assert _same(base, _train(stream, num_workers=2))
+    _train(stream, out_dir=tmp_path / "run", stop_at_step=2)
+    assert _same(base, _train(stream, out_dir=tmp_path / "run", resume=True))
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["state"]["step"] == 5 and ck["state"]["epoch"] == 1    # 3 batches in epoch 0, then 2 of epoch 1
+
+
+def test_a_stream_skips_a_clip_that_does_not_decode_without_moving_later_batches(pairs24, caplog):
+    rows = [dict(r) for r in pairs24.select_columns(["audio", "caption"])]
+    bad = [dict(r) for r in rows]; bad[1] = {"audio": {"bytes": b"not audio", "path": "broken.wav"}, "caption": "x"}
+    good_batches = list(D.StreamingPairs(rows, 16000, 1.0, batch_size=8))
+    with caplog.at_level(logging.WARNING, logger="clapbook.data"):
+        got = list(D.StreamingPairs(bad, 16000, 1.0, batch_size=8))
+    assert "row 1" in caplog.text and "broken.wav" in caplog.text
+    assert [len(c) for _, c in got] == [7, 8, 8]
+    assert got[0][1] == good_batches[0][1][:1] + good_batches[0][1][2:]
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(got[1:], good_batches[1:]))

@@ -438,3 +438,44 @@ def test_plot_similarity_and_confusion():
         plot_confusion(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="3 labels for a"):
         plot_confusion(cm, ["a", "b", "c"])
+
+
+# ---------------------------------------------------------------- long recordings: the window options reach embed_audio
+def test_audio_options_pass_only_what_was_given_and_reach_embed_audio():
+    from clapbook.evaluate import audio_options
+    assert audio_options() == {}
+    assert audio_options("crop", hop_seconds=1.5, sample_rate=8000) == {"long_audio": "crop", "hop_seconds": 1.5, "sample_rate": 8000}
+    fake = FakeModel()
+    zero_shot_classify(fake, [{"bytes": wav_bytes(300), "path": "a.wav"}], ["dog", "rain"])
+    assert fake.audio_calls[-1][2] == {}                      # a model without the options still works
+    zero_shot_classify(fake, [{"bytes": wav_bytes(300), "path": "a.wav"}], ["dog", "rain"], long_audio="crop", window_seconds=1.0)
+    assert fake.audio_calls[-1][2] == {"long_audio": "crop", "window_seconds": 1.0}
+    from datasets import Dataset
+    ds = Dataset.from_dict({"audio": [{"bytes": wav_bytes(300), "path": "a.wav"}], "label": ["dog"], "caption": ["dog"]})
+    evaluate_zero_shot(fake, ds, labels=["dog", "rain"], hop_seconds=0.5)
+    assert fake.audio_calls[-1][2] == {"hop_seconds": 0.5}
+    evaluate_retrieval(fake, ds, long_audio="windows")
+    assert fake.audio_calls[-1][2] == {"long_audio": "windows"}
+
+
+@pytest.fixture(scope="module")
+def tiny_clap():
+    from clapbook.model import CLAP, CLAP_PRESETS
+    torch.manual_seed(0)
+    return CLAP(CLAP_PRESETS["tiny"])
+
+
+def test_zero_shot_on_60_s_clips_with_windows_and_with_the_crop(tiny_clap):
+    "A real CLAP: an event at 5 s of a 60 s clip changes nothing under the crop and changes the scores under the windows."
+    g = torch.Generator().manual_seed(0)
+    floor = 0.01 * torch.randn(60 * SR, generator=g)
+    event = floor.clone(); event[5 * SR:6 * SR] += 0.5 * torch.sin(2 * math.pi * 3520 * torch.arange(SR) / SR)
+    labels = ["a whistle", "silence", "rain"]
+    crop = zero_shot_classify(tiny_clap, [floor, event], labels, long_audio="crop")
+    assert torch.equal(crop[0], crop[1])
+    win = zero_shot_classify(tiny_clap, [floor, event], labels)
+    assert not torch.equal(win[0], win[1])
+    emb = tiny_clap.embed_audio([event], window_seconds=1.0, hop_seconds=0.5)
+    logits = zero_shot_logits(emb, class_text_embeddings(tiny_clap, labels), float(tiny_clap.logit_scale))
+    torch.testing.assert_close(zero_shot_classify(tiny_clap, [event], labels, window_seconds=1.0, hop_seconds=0.5),
+                               zero_shot_probabilities(logits), atol=1e-6, rtol=0)

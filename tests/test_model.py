@@ -1,6 +1,8 @@
 """CLAP model: embeddings, batch independence, logit scale, safetensors save/load."""
 import math
 
+import torch.nn.functional as F
+
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -123,3 +125,68 @@ def test_htsat_tiny_preset_runs():
     m = CLAP(CLAP_PRESETS["tiny-htsat"])
     e = m.embed_audio(_clips(m.sample_rate))
     assert e.shape == (3, 256) and torch.isfinite(e).all()
+
+
+# ---------------------------------------------------------------- whole-length audio
+def _long_scene(sr, seconds=60.0, event_at=5.0, seed=0):
+    "A quiet noise floor of `seconds`, and the same with a loud 1 s chirp at `event_at` s (outside the centre window)."
+    g = torch.Generator().manual_seed(seed)
+    floor = 0.01 * torch.randn(int(sr * seconds), generator=g)
+    t = torch.arange(sr) / sr
+    chirp = 0.8 * torch.sin(2 * math.pi * (300 + 1500 * t) * t)
+    with_event = floor.clone(); s = int(event_at * sr); with_event[s:s + sr] += chirp
+    return floor, with_event
+
+
+def test_an_event_outside_the_centre_window_is_missed_by_the_crop_and_found_by_the_windows(model):
+    "60 s clips: the crop sees the same centre 2 s with or without the event; the windows see the event."
+    floor, with_event = _long_scene(model.sample_rate)
+    crop = model.embed_audio([floor, with_event], long_audio="crop")
+    assert torch.equal(crop[0], crop[1])                         # the event changes nothing: missed
+    win = model.embed_audio([floor, with_event])                 # the default: windows over the whole clip
+    # found: the windows without the event are the same samples in both clips, so every difference comes from
+    # the event's window (1 of 30, averaged in); an untrained model moves it by about 5e-4
+    assert not torch.equal(win[0], win[1]) and (win[0] - win[1]).abs().max() > 1e-4
+    torch.testing.assert_close(win.norm(dim=-1), torch.ones(2))
+
+
+def test_windows_are_the_documented_mean_and_do_not_depend_on_the_batch(model):
+    from clapbook.model import audio_windows, window_starts
+    sr = model.sample_rate
+    _, clip = _long_scene(sr, seconds=7.3, event_at=1.0, seed=1)
+    assert window_starts(len(clip), 2 * sr, 2 * sr) == [0, 2 * sr, 4 * sr, len(clip) - 2 * sr]
+    with torch.no_grad():
+        by_hand = F.normalize(F.normalize(model.encode_audio(audio_windows(clip, model.frontend)), dim=-1).mean(0), dim=-1)
+    alone = model.embed_audio(clip)[0]
+    torch.testing.assert_close(alone, by_hand, atol=1e-5, rtol=0)
+    others = _clips(sr, seed=4)
+    for batch_size in (1, 3, 32):                                # windows of other clips share the forward passes
+        mixed = model.embed_audio([others[0], clip, others[2]], batch_size=batch_size)
+        torch.testing.assert_close(mixed[1], alone, atol=1e-5, rtol=0)
+        torch.testing.assert_close(mixed[0], model.embed_audio(others[0])[0], atol=1e-5, rtol=0)
+    half = model.embed_audio(clip, window_seconds=1.0, hop_seconds=0.5)[0]      # settable window and hop
+    with torch.no_grad():
+        w = audio_windows(clip, model.frontend, 1.0, 0.5)
+        assert len(w) == len(window_starts(len(clip), sr, sr // 2)) == 14
+        torch.testing.assert_close(half, F.normalize(F.normalize(model.encode_audio(w), dim=-1).mean(0), dim=-1), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="long_audio='middle'"):
+        model.embed_audio(clip, long_audio="middle")
+
+
+def test_short_clips_give_the_same_embedding_with_windows_and_with_the_crop(model):
+    clips = [c[: int(model.sample_rate * 1.9)] for c in _clips(model.sample_rate, seed=5)] + [torch.zeros(model.sample_rate * 2) + 0.1]
+    assert torch.equal(model.embed_audio(clips), model.embed_audio(clips, long_audio="crop"))
+
+
+# ---------------------------------------------------------------- the frozen text tower's cache, bounded in bytes
+def test_text_cache_stays_within_its_byte_bound_and_gives_the_same_features(model):
+    from clapbook.model import TextFeatureCache
+    caps = [f"a sound number {i} with some words" for i in range(40)]
+    model.text_cache = TextFeatureCache()
+    free = model.embed_text(caps)
+    one_row = TextFeatureCache.entry_bytes(("x",) * 12, torch.zeros(384))
+    model.text_cache = TextFeatureCache(max_bytes=5 * one_row)
+    for _ in range(2): bounded = model.embed_text(caps, batch_size=8)
+    assert 0 < len(model.text_cache) <= 5 and model.text_cache.nbytes <= 5 * one_row
+    torch.testing.assert_close(bounded, free, atol=1e-5, rtol=0)
+    model.text_cache = TextFeatureCache()

@@ -53,7 +53,7 @@ def test_quickstart_command_passes_its_options_and_prints_the_table(monkeypatch,
     cli.main(["quickstart", "--out", str(tmp_path), "--n", "64", "--epochs", "1", "--seed", "3", "--preset", "tiny-gpt2",
               "--workers", "2", "--data-dir", str(tmp_path / "data"), "--quiet"])
     assert seen == dict(out=str(tmp_path), seed=3, n=64, epochs=1, device="cpu", data_dir=str(tmp_path / "data"),
-                        progress=False, preset="tiny-gpt2", workers=2)
+                        progress=False, preset="tiny-gpt2", workers=2, keep_data=False)
     out = capsys.readouterr().out
     assert "prompt set (chosen on valid)" in out and "soundworld" in out and "0.750" in out
     assert f"retrieval on {QUICKSTART_CORPORA[0]} test: text_to_audio/R@1 0.125" in out
