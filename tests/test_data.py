@@ -409,7 +409,8 @@ def test_a_streaming_dataset_trains_the_same_with_workers_and_resumes_exactly(pa
     assert _same(base, _train(stream, num_workers=2))
     _train(stream, out_dir=tmp_path / "run", stop_at_step=2)
     assert _same(base, _train(stream, out_dir=tmp_path / "run", resume=True))
-    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    from clapbook.train import CHECKPOINT, load_checkpoint
+    ck = load_checkpoint(tmp_path / "run" / CHECKPOINT)
     assert ck["state"]["step"] == 5 and ck["state"]["epoch"] == 1    # 3 batches in epoch 0, then 2 of epoch 1
 
 
