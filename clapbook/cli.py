@@ -102,9 +102,8 @@ def cmd_train(args):
 # %% ../nbs/90_cli.ipynb #3a8dd6a7
 def _model(args):
     "The `--checkpoint` model on `--device`: a clapbook folder, a Hub name or a published checkpoint file, converted once (chapter 16)."
-    from clapbook.pretrained import CheckpointError, load_pretrained
-    try: return load_pretrained(args.checkpoint, device=args.device, cache=True, verbose=False)
-    except CheckpointError as e: raise SystemExit(f"error: {e}") from None
+    from clapbook.pretrained import load_pretrained
+    return load_pretrained(args.checkpoint, device=args.device, cache=True, verbose=False)   # a CheckpointError is one line (main)
 
 def _audio_options(args) -> dict:
     "`--long-audio`, `--window-seconds` and `--hop-seconds` as `embed_audio`'s keywords (chapter 8)."
@@ -485,6 +484,9 @@ def main(argv=None):
     except EXPECTED_ERRORS as e:
         if os.environ.get(TRACEBACK_ENV): raise
         raise SystemExit(f"clapbook {args.command}: error: {error_line(e)}") from None
+    except SystemExit as e:                   # a command's own "error: ..." gets the same prefix
+        if isinstance(e.code, str) and e.code.startswith("error: "): raise SystemExit(f"clapbook {args.command}: {e.code}") from None
+        raise
     except KeyboardInterrupt: raise SystemExit(f"clapbook {args.command}: interrupted") from None
 
 # %% ../nbs/90_cli.ipynb #5b7d2e6c

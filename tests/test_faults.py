@@ -211,7 +211,7 @@ def test_curate_killed_while_writing_the_manifest(tmp_path, model_and_clips):
 
 
 # ---------------------------------------------------------------- clapbook quickstart
-QUICK = ("quickstart", "--n", 256, "--epochs", 1, "--workers", 1, "--quiet")
+QUICK = ("quickstart", "--n", 256, "--epochs", 1, "--workers", 1, "--quiet", "--keep-data")   # keep the corpora to compare them
 
 
 @pytest.mark.slow
