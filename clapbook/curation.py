@@ -1,6 +1,6 @@
 """Paper 2: a teacher CLAP pairs in-the-wild audio with captions it has never seen together
 (domain-unspecific, domain-specific, augmented domain-specific curation), and a student
-trained on those pairs with soft labels and replay beats the teacher.
+trained on those pairs with soft labels and replay: paper 2's students beat their teacher.
 
 Docs: https://clapbook.github.io/clapbook/nbs/curation.html.md"""
 
