@@ -354,13 +354,14 @@ def _save(out_dir, head: dict, runs: list, wall_seconds: float) -> dict:
 
 # %% ../../nbs/experiments/11_composed.ipynb #1b81d4dd
 def run(size: str = "tiny", seeds=(0, 1, 2), out_dir="experiments/results", device: str = "cpu", command: str | None = None,
-        progress: bool = False, arms=ARMS, **size_overrides) -> dict:
-    "Every arm of the composed experiment over `seeds` (`arms`: a subset; `size_overrides`: e.g. steps=300); writes composed.{json,md}."
+        progress: bool = False, steps: int | None = None, arms=ARMS, **size_overrides) -> dict:
+    "Every arm over `seeds` (`steps`: fine-tuning steps per arm; `arms`: a subset; `size_overrides`: e.g. pretrain_steps=600); writes composed.{json,md}."
     t0 = time.perf_counter()                                   # wall time includes making the data
     cfg = pick_size(COMPOSED_SIZES, size, "composed.run")
     unknown = [k for k in size_overrides if k not in cfg]
     if unknown: raise ValueError(f"composed.run: unknown settings {unknown}; choose from {list(cfg)}")
     cfg.update(size_overrides)
+    if steps is not None: cfg["steps"] = int(steps)
     if not seeds: raise ValueError("composed.run: give at least one seed")
     bad = [a for a in arms if a not in ARMS]
     if bad: raise ValueError(f"composed.run: unknown arms {bad}; choose from {list(ARMS)}")
