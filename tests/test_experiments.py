@@ -239,20 +239,19 @@ def test_curation_end_to_end(tmp_path):
 
 def test_composed_end_to_end(tmp_path):
     import clapbook.experiments.composed as ex
-    res, md = run_and_check(ex, "composed", tmp_path, ["composed_vs_finetune_t2a_r1", "composed_vs_finetune_a2t_r1"])
-    assert [r["method"] for r in res["runs"]] == list(ex.arm_columns("soundworld", ("instruments", "scenes")))
-    assert [r["steps"] for r in res["runs"]][:2] == [0, 1]
-    assert "| composed (instruments audio) | A+T | Audio | - |" in md
-    assert res["claims"][0]["method"] == "composed (instruments audio)" and res["claims"][0]["control"] == "finetune"
+    res, md = run_and_check(ex, "composed", tmp_path, list(ex.CLAIMS))
+    assert [r["method"] for r in res["runs"]] == ["pretrained", *ex.ARMS]
+    assert [r["steps"] for r in res["runs"]][:2] == [0, ex.COMPOSED_SIZES["test"]["steps"]]
+    assert "| composed |" in md and "Diagnostic" in md
+    assert [(c["method"], c["control"]) for c in res["claims"]] == [("composed", "finetune"), ("composed", "finetune"), ("composed", "mixup")]
 
 
 def test_composed_arms_and_refusals(tmp_path):
     import clapbook.experiments.composed as ex
-    r = ex.run(size="test", seeds=(0,), out_dir=tmp_path, others=("scenes",), methods=["vanilla", "finetune", "composed (scenes audio)"])
-    assert [x["method"] for x in r["runs"]] == ["vanilla", "finetune", "composed (scenes audio)"]
-    assert r["claims"][0]["method"] == "composed (scenes audio)"
-    with pytest.raises(ValueError, match="unknown methods"): ex.run(size="test", out_dir=tmp_path, methods=["nope"])
-    with pytest.raises(ValueError, match="exclude the target"): ex.run(size="test", out_dir=tmp_path, others=("soundworld",))
+    r = ex.run(size="test", seeds=(0,), out_dir=tmp_path, arms=("finetune", "composed"))
+    assert [x["method"] for x in r["runs"]] == ["pretrained", "finetune", "composed"]
+    assert [c["id"] for c in r["claims"]] == ["composed_vs_finetune_t2a_r1", "composed_vs_finetune_a2t_r1"]
+    with pytest.raises(ValueError, match="unknown arms"): ex.run(size="test", out_dir=tmp_path, arms=["nope"])
     with pytest.raises(ValueError, match="unknown settings"): ex.run(size="test", out_dir=tmp_path, n_labelled=3)
 
 

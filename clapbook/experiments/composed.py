@@ -1,6 +1,6 @@
-"""Paper 4's Table 1 at toy size: one corpus gives audio-text pairs, the others only audio; vanilla,
-fine-tuning, fine-tuning with audio-composed text (one row per unlabeled corpus), and the two
-all-labels references, over several seeds; retrieval both ways; writes `composed.json` and `composed.md`.
+"""Pretrain a tiny CLAP per seed on source corpora, then fine-tune it on a few labeled SoundWorld pairs
+with plain fine-tuning, mixup, audio-composed text, shuffled tokens or concatenated captions; test
+retrieval both ways over seeds, with a diagnostic of the pseudo token; writes `composed.json` and `composed.md`.
 
 Docs: https://clapbook.github.io/clapbook/nbs/experiments/composed.html.md"""
 
@@ -10,184 +10,398 @@ Docs: https://clapbook.github.io/clapbook/nbs/experiments/composed.html.md"""
 from __future__ import annotations
 
 import copy
-import functools
+import math
+import re
 import time
 
 import datasets
 import torch
+import torch.nn.functional as F
 
-from ..audio import FRONTENDS
-from ..composed import MixPairs, add_a2t, collate_mix, composed_loss, concatenate_loss
-from ..evaluate import evaluate_retrieval
+from ..audio import FRONTENDS, load_audio
+from ..composed import A2T, A2T_PROMPT, compose_text_inputs, frozen_call, pseudo_text_inputs
+from ..evaluate import retrieval_metrics
+from ..losses import clap_loss
 from ..model import CLAP, CLAP_PRESETS
-from ..sounds import instruments, scenes, soundworld
-from ..train import TrainConfig, train
+from ..sounds import BACKGROUNDS, SPLITS, instruments, scenes, soundworld
 from .results import header, mean_std, merge_parts, paired_claim, pick_size, read_results, write_results
 
 # %% auto #0
-__all__ = ['COMPOSED_SIZES', 'CORPORA', 'METRICS', 'DIRECTIONS', 'PAPER4_CLOTHO', 'CLAIMS', 'arm_columns', 'composed_arms',
-           'retrieval_row', 'train_arm', 'summarise', 'composed_claims', 'composed_table', 'run', 'merge']
+__all__ = ['COMPOSED_SIZES', 'ARMS', 'DIRECTIONS', 'METRICS', 'PAPER4_R1', 'LOUDNESS_WORDS', 'SCORE_KEYS', 'DIAGNOSTIC_KEYS',
+           'CLAIMS', 'strip_level', 'target_splits', 'composed_data', 'make_optimizer', 'Batches', 'text_features',
+           'audio_embeddings', 'scores', 'pretrain', 'a2t_loss', 'train_a2t', 'pseudo_caption_embeddings',
+           'token_diagnostic', 'mixture_text_features', 'finetune_arm', 'run_seed', 'summarise', 'composed_claims',
+           'composed_table', 'run', 'merge', 'per_seed_rows', 'curve_figure']
 
 # %% ../../nbs/experiments/11_composed.ipynb #1380eb22
-COMPOSED_SIZES = {   # clips generated (target, unlabeled per corpus), labeled pairs kept, epochs, batch, optimiser
-    "test": dict(preset="tiny", n_target=96, n_labeled=32, n_unlabeled=48, epochs=1, max_steps=1, batch_size=8, lr=2e-3, warmup_steps=1),
-    "tiny": dict(preset="tiny", n_target=1024, n_labeled=512, n_unlabeled=640, epochs=8, max_steps=None, batch_size=32, lr=2e-3,
-                 warmup_steps=10),
-    "full": dict(preset="tiny", n_target=8192, n_labeled=4096, n_unlabeled=5120, epochs=30, max_steps=None, batch_size=64, lr=1e-3,
-                 warmup_steps=100),
+COMPOSED_SIZES = {   # data (clips generated, splits), and the steps of each stage; the same for every arm
+    "test": dict(preset="tiny", n_target=160, n_scenes=32, n_instruments=32, n_test=16, n_valid=16, n_labeled=16,
+                 n_heldout=16, pretrain_steps=2, a2t_steps=2, steps=2, batch_size=8, a2t_batch_size=8, partners=2,
+                 eval_every=1, lr=1e-3, pretrain_lr=1e-3, a2t_lr=1e-3, warmup_steps=1, pretrain_warmup_steps=1),
+    "tiny": dict(preset="tiny", n_target=2800, n_scenes=1600, n_instruments=800, n_test=400, n_valid=400, n_labeled=64,
+                 n_heldout=200, pretrain_steps=400, a2t_steps=100, steps=150, batch_size=32, a2t_batch_size=64, partners=10,
+                 eval_every=50, lr=1e-3, pretrain_lr=1e-3, a2t_lr=1e-3, warmup_steps=10, pretrain_warmup_steps=30),
+    "full": dict(preset="tiny", n_target=8192, n_scenes=8192, n_instruments=4096, n_test=1000, n_valid=1000, n_labeled=256,
+                 n_heldout=500, pretrain_steps=5000, a2t_steps=1000, steps=1000, batch_size=64, a2t_batch_size=128, partners=20,
+                 eval_every=100, lr=1e-3, pretrain_lr=1e-3, a2t_lr=1e-3, warmup_steps=50, pretrain_warmup_steps=200),
 }
-CORPORA = {"soundworld": soundworld, "instruments": instruments, "scenes": scenes}
-METRICS = ("R@1", "R@5", "R@10", "mAP@10")
+ARMS = ("finetune", "mixup", "composed", "shuffled", "concatenate")
 DIRECTIONS = ("text_to_audio", "audio_to_text")
-
-# paper 4, Table 1 (Clotho target), for the side-by-side view: text->audio then audio->text
-PAPER4_CLOTHO = {
-    "vanilla": [15.75, 39.94, 52.27, 25.99, 17.22, 40.86, 55.69, 27.71],
-    "finetune": [16.98, 40.69, 54.12, 27.27, 15.89, 39.9, 52.63, 26.11],
-    "composed (AudioCaps audio)": [18.56, 42.78, 57.03, 29.15, 19.43, 42.58, 56.75, 29.07],
-    "composed (AudioSet audio)": [18.41, 43.73, 57.67, 29.21, 17.99, 41.91, 56.08, 28.46],
-    "finetune† (all labels)": [17.28, 41.01, 54.64, 27.66, 15.98, 38.56, 53.49, 26.15],
-    "concatenate‡ (all labels)": [18.01, 44.34, 57.22, 29.16, 19.9, 42.68, 56.84, 29.8],
-}
+METRICS = ("R@1", "R@10", "keyed R@1")
+# paper 4, Table 1 (Clotho target, AudioCaps audio as the unlabeled set): R@1 text->audio, audio->text
+PAPER4_R1 = {"finetune": (16.98, 15.89), "composed": (18.56, 19.43), "concatenate": (18.01, 19.9)}
 
 # %% ../../nbs/experiments/11_composed.ipynb #3ea64448
-@functools.lru_cache(maxsize=4)
-def _corpus(name: str, n: int, seed: int = 0):
-    "An embedded corpus (chapter 02), generated once per process for each (name, n, seed)."
-    return CORPORA[name](n=n, seed=seed)
+LOUDNESS_WORDS = ("loud", "soft", "quiet", "faint")
+_BACKGROUND_PHRASES = sorted((p.strip() for v in BACKGROUNDS.values() for p in v), key=len, reverse=True)
 
-def arm_columns(target: str, others) -> dict:
-    "{arm: {corpus: 'A+T' | 'Audio' | '-'}}: the data each arm of Table 1 in miniature trains on."
-    cols = {"vanilla": {target: "-"}, "finetune": {target: "A+T"}}
-    cols.update({f"composed ({c} audio)": {target: "A+T", c: "Audio"} for c in others})
-    cols.update({a: {target: "A+T", **{c: "A+T" for c in others}} for a in ("finetune† (all labels)", "concatenate‡ (all labels)")})
-    return cols
+def strip_level(caption: str) -> str:
+    "`caption` without its loudness words and its background phrase: neither still holds once the clip is mixed with another."
+    for b in _BACKGROUND_PHRASES:
+        if caption.endswith(b): caption = caption[: -len(b)]; break
+    caption = re.sub(r"\b(" + "|".join(LOUDNESS_WORDS) + r")\b", "", caption)
+    caption = re.sub(r"\s+", " ", caption).strip().replace(" ,", ",").strip(" ,")
+    return re.sub(r"\b(a|an) (\w)", lambda m: ("an " if m.group(2) in "aeiou" else "a ") + m.group(2), caption)
 
-def composed_arms(target: str, others, cfg: dict) -> tuple[dict, dict]:
-    "({arm: seed -> (dataset, loss_fn, collate_fn)}, {'test', 'labeled', 'other'}): how each arm trains, and the data."
-    pairs = lambda ds: ds.select_columns(["audio", "caption"]).cast_column("audio", datasets.Audio(decode=False))
-    tgt = _corpus(target, cfg["n_target"])
-    labeled = pairs(tgt["train"]).select(range(min(cfg["n_labeled"], len(tgt["train"]))))
-    other = {c: pairs(_corpus(c, cfg["n_unlabeled"])["train"]) for c in others}
-    audio_only = {c: d.select_columns(["audio"]) for c, d in other.items()}   # the unlabeled view: no captions
-    all_pairs = datasets.concatenate_datasets([labeled, *other.values()])
-    fe = FRONTENDS[CLAP_PRESETS[cfg["preset"]].frontend]
-    mix = lambda partners, col=None, seed=0: MixPairs(labeled, partners, fe.sample_rate, fe.clip_seconds, fe.pad,
-                                                      seed=seed, partner_text_column=col)
-    arms = {"vanilla": None, "finetune": lambda s: (labeled, None, None)}
-    for c in others: arms[f"composed ({c} audio)"] = lambda s, c=c: (mix(audio_only[c], seed=s), composed_loss, collate_mix)
-    arms["finetune† (all labels)"] = lambda s: (all_pairs, None, None)
-    arms["concatenate‡ (all labels)"] = lambda s: (mix(datasets.concatenate_datasets(list(other.values())), "caption", s),
-                                                   concatenate_loss, collate_mix)
-    assert list(arms) == list(arm_columns(target, others))
-    return arms, {"test": tgt["test"], "labeled": labeled, "other": other}
+# %% ../../nbs/experiments/11_composed.ipynb #046c5891
+def target_splits(captions: list, labels: list, n_test: int, n_valid: int) -> tuple[list, list, list]:
+    "(test, valid, rest) indices: clips taken round-robin over the classes, test then valid, each caption distinct within its split."
+    classes = sorted(set(labels))
+    per = {c: [i for i, l in enumerate(labels) if l == c] for c in classes}
+    order = [per[c][k] for k in range(max(map(len, per.values()))) for c in classes if k < len(per[c])]
+    test, valid, seen_t, seen_v = [], [], set(), set()
+    for i in order:
+        if len(test) < n_test and captions[i] not in seen_t: test.append(i); seen_t.add(captions[i])
+        elif len(valid) < n_valid and captions[i] not in seen_v: valid.append(i); seen_v.add(captions[i])
+    if len(test) < n_test or len(valid) < n_valid:
+        raise ValueError(f"target_splits: only {len(test)} test and {len(valid)} valid clips with distinct captions "
+                         f"(asked for {n_test} and {n_valid}); generate more clips")
+    used = set(test) | set(valid)
+    return test, valid, [i for i in range(len(captions)) if i not in used]
 
 # %% ../../nbs/experiments/11_composed.ipynb #90a9dedb
-def retrieval_row(model, test) -> dict:
-    "Retrieval both ways on `test`: {'text_to_audio/R@1': percent, ...} for every metric of METRICS."
-    r = evaluate_retrieval(model, test)
-    return {f"{d}/{m}": 100 * float(r[f"{d}/{m}"]) for d in DIRECTIONS for m in METRICS}
+def _waves(ds, sample_rate: int, samples: int) -> torch.Tensor:
+    "Every clip of `ds` decoded, cut or zero-padded to `samples`: (clips, samples)."
+    out = torch.zeros(len(ds), samples)
+    for i, a in enumerate(ds["audio"]):
+        w = load_audio(a, sample_rate)[:samples]
+        out[i, :len(w)] = w
+    return out
 
-def train_arm(base, arm, test, cfg: dict, seed: int, device: str = "cpu", progress: bool = False) -> dict:
-    "Train a copy of `base` as `arm` says (None: no training, vanilla) and score it: {'steps', metrics..., 'seconds'}."
-    t = time.perf_counter()
-    model, steps = copy.deepcopy(base), 0
-    if arm is not None:
-        ds, loss_fn, collate_fn = arm(seed)
-        if loss_fn is composed_loss: add_a2t(model, seed=seed)
-        tc = TrainConfig(epochs=cfg["epochs"], max_steps=cfg["max_steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                         scheduler="cosine", warmup_steps=min(cfg["warmup_steps"], cfg["max_steps"] or 10 ** 9),
-                         device=device, seed=seed, progress=progress, log_every=10)
-        steps = train(model, ds, tc, loss_fn=loss_fn, collate_fn=collate_fn)["step"]
-    return {"steps": steps, **retrieval_row(model, test), "seconds": time.perf_counter() - t}
+def composed_data(cfg: dict, data_seed: int = 0) -> dict:
+    "The clips as tensors: the target (SoundWorld) with its test/valid/rest split and keys; the source corpora (Scenes + Instruments) for pretraining."
+    fe = FRONTENDS[CLAP_PRESETS[cfg["preset"]].frontend]
+    sr, n = fe.sample_rate, int(round(fe.clip_seconds * fe.sample_rate))
+    whole = lambda d: datasets.concatenate_datasets([d[s] for s in SPLITS])
+    sw = whole(soundworld(n=cfg["n_target"], seed=data_seed, sample_rate=sr, seconds=fe.clip_seconds))
+    caps, labels = list(sw["caption"]), list(sw["label"])
+    test, valid, rest = target_splits(caps, labels, cfg["n_test"], cfg["n_valid"])
+    keys = [(l, tuple(a), b) for l, a, b in zip(labels, sw["attributes"], sw["background"])]
+    src = [whole(scenes(n=cfg["n_scenes"], seed=data_seed, sample_rate=sr, seconds=fe.clip_seconds)),
+           whole(instruments(n=cfg["n_instruments"], seed=data_seed, sample_rate=sr, seconds=fe.clip_seconds))]
+    return dict(wave=_waves(sw, sr, n), caption=caps, label=labels, key=keys, classes=sorted(set(labels)),
+                test=test, valid=valid, rest=rest, src_wave=torch.cat([_waves(d, sr, n) for d in src]),
+                src_caption=[c for d in src for c in d["caption"]])
 
-# %% ../../nbs/experiments/11_composed.ipynb #44ea5e63
-def summarise(runs: list, arms) -> dict:
-    "{'summary': {arm: {metric: [mean, std]}}, 'relative_r1_gain_over_finetune_percent': {composed arm: {direction: %}}}."
-    keys = [f"{d}/{m}" for d in DIRECTIONS for m in METRICS]
-    summary = {a: {k: list(mean_std([r[k] for r in runs if r["method"] == a])) for k in keys}
-               for a in arms if any(r["method"] == a for r in runs)}
+# %% ../../nbs/experiments/11_composed.ipynb #7e4d60af
+def make_optimizer(params, lr: float, steps: int, warmup: int, weight_decay: float = 0.01):
+    "AdamW with a linear warm-up and a cosine decay over `steps`."
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    f = lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, steps))))
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+class Batches:
+    "Batches of `bs` items of `idx`, reshuffled each epoch with its own generator."
+    def __init__(self, idx, bs: int, generator: torch.Generator):
+        self.idx, self.bs, self.g, self.buf = list(idx), int(bs), generator, []
+    def next(self) -> list:
+        while len(self.buf) < self.bs: self.buf += [self.idx[i] for i in torch.randperm(len(self.idx), generator=self.g).tolist()]
+        out, self.buf = self.buf[:self.bs], self.buf[self.bs:]
+        return out
+
+def text_features(model, captions) -> torch.Tensor:
+    "The frozen text tower's pooled features of `captions` (cached by the model: each caption is computed once)."
+    tok = model.tokenize(list(captions))
+    return model.frozen_text_features(tok["input_ids"].to(model.device), tok["attention_mask"].to(model.device))
+
+@torch.no_grad()
+def audio_embeddings(model, wave: torch.Tensor, bs: int = 200) -> torch.Tensor:
+    "Eval-mode audio embeddings (clips, joint_dim) of the waveforms `wave` (clips, samples)."
+    model.eval()
+    return torch.cat([model.encode_audio(wave[i:i + bs].to(model.device)).cpu() for i in range(0, len(wave), bs)])
+
+# %% ../../nbs/experiments/11_composed.ipynb #3a510551
+@torch.no_grad()
+def scores(model, wave: torch.Tensor, captions: list, keys: list) -> dict:
+    "R@1 and R@10 both ways (each clip's one caption is its only match) and keyed R@1 (any clip with the same key counts), in percent."
+    a = audio_embeddings(model, wave)
+    t = model.text_projection(text_features(model, captions)).cpu()
+    r = retrieval_metrics(a, t)
+    sim = F.normalize(a, dim=-1) @ F.normalize(t, dim=-1).T                   # (clips, captions)
+    same = lambda i, j: keys[i] == keys[j]
+    t2a_k = sum(same(j, int(i)) for j, i in enumerate(sim.argmax(0))) / len(keys)
+    a2t_k = sum(same(i, int(j)) for i, j in enumerate(sim.argmax(1))) / len(keys)
+    return {"text_to_audio/R@1": 100 * r["text_to_audio/R@1"], "text_to_audio/R@10": 100 * r["text_to_audio/R@10"],
+            "audio_to_text/R@1": 100 * r["audio_to_text/R@1"], "audio_to_text/R@10": 100 * r["audio_to_text/R@10"],
+            "text_to_audio/keyed R@1": 100 * t2a_k, "audio_to_text/keyed R@1": 100 * a2t_k}
+
+# %% ../../nbs/experiments/11_composed.ipynb #85c09b80
+def pretrain(data: dict, cfg: dict, seed: int, device: str = "cpu", log=None) -> CLAP:
+    "A tiny CLAP from a seeded initialisation, trained on the source corpora's pairs (Scenes + Instruments) only."
+    torch.manual_seed(seed)
+    model = CLAP(CLAP_PRESETS[cfg["preset"]]).to(device)
+    opt, sched = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["pretrain_lr"], cfg["pretrain_steps"],
+                                cfg["pretrain_warmup_steps"])
+    feats = text_features(model, data["src_caption"])                        # frozen tower: once, before training
+    batches = Batches(range(len(feats)), cfg["batch_size"], torch.Generator().manual_seed(1000 + seed))
+    for s in range(cfg["pretrain_steps"]):
+        model.train()
+        b = batches.next()
+        loss = clap_loss(model.encode_audio(data["src_wave"][b].to(device)), model.text_projection(feats[b]), model.logit_scale)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        if log and (s + 1) % 100 == 0: log(f"  pretrain {s + 1}/{cfg['pretrain_steps']}: loss {loss.item():.3f}")
+    model.eval()
+    return model
+
+# %% ../../nbs/experiments/11_composed.ipynb #c60b0843
+def a2t_loss(model, a2t, z_u: torch.Tensor, prompt: str = A2T_PROMPT) -> torch.Tensor:
+    "Eq. (10): InfoNCE between audio features `z_u` and the frozen towers' embedding of 'this sound is <a2t(z_u)>'; trains a2t only."
+    te = model.text_encoder
+    pseudo = pseudo_text_inputs(te, a2t(z_u), prompt, detach_table=True)
+    z_hat = frozen_call(model.text_projection, frozen_call(te, **pseudo))
+    return clap_loss(z_u, z_hat, model.logit_scale.detach())
+
+def train_a2t(model, z: torch.Tensor, cfg: dict, seed: int) -> A2T:
+    "Paper 4's A2T trained with eq. (10) alone on eval-mode audio features `z` (clips, joint_dim) of a fixed model."
+    torch.manual_seed(seed)
+    a2t = A2T(model.config.joint_dim, model.text_encoder.get_input_embeddings().embedding_dim, 0.1).to(model.device)
+    opt, sched = make_optimizer(a2t.parameters(), cfg["a2t_lr"], cfg["a2t_steps"], min(20, cfg["a2t_steps"]), weight_decay=0.0)
+    batches = Batches(range(len(z)), cfg["a2t_batch_size"], torch.Generator().manual_seed(2000 + seed))
+    model.eval()
+    for _ in range(cfg["a2t_steps"]):
+        a2t.train()
+        loss = a2t_loss(model, a2t, z[batches.next()].to(model.device))
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    return a2t.eval()
+
+@torch.no_grad()
+def pseudo_caption_embeddings(model, a2t, z: torch.Tensor, bs: int = 200) -> torch.Tensor:
+    "The joint-space embedding of 'this sound is <a2t(z)>' for each row of `z`."
+    te = model.text_encoder
+    return torch.cat([model.text_projection(te(**pseudo_text_inputs(te, a2t(z[i:i + bs].to(model.device))))).cpu()
+                      for i in range(0, len(z), bs)])
+
+# %% ../../nbs/experiments/11_composed.ipynb #35883932
+@torch.no_grad()
+def token_diagnostic(model, a2t, wave: torch.Tensor, labels: list, classes: list) -> dict:
+    "Does the pseudo token carry the clip? On held-out clips: own-clip R@1 of the pseudo caption, and its zero-shot class accuracy beside the audio's."
+    z = audio_embeddings(model, wave)
+    zh = pseudo_caption_embeddings(model, a2t, z)
+    r = retrieval_metrics(z, zh)
+    ct = F.normalize(model.text_projection(text_features(model, [f"the sound of {c}" for c in classes])).cpu(), dim=-1)
+    y = torch.tensor([classes.index(l) for l in labels])
+    acc = lambda e: 100 * (F.normalize(e, dim=-1) @ ct.T).argmax(1).eq(y).float().mean().item()
+    return {"own_clip_R@1": 100 * r["text_to_audio/R@1"], "own_clip_R@10": 100 * r["text_to_audio/R@10"],
+            "chance_R@1": 100 / len(z), "zero_shot_pseudo_caption": acc(zh), "zero_shot_audio": acc(z),
+            "zero_shot_chance": 100 / len(classes)}
+
+# %% ../../nbs/experiments/11_composed.ipynb #65dc7877
+@torch.no_grad()
+def mixture_text_features(model, arm: str, captions: list, partners: torch.Tensor, partner_captions: list,
+                          tokens: torch.Tensor, bs: int = 128) -> torch.Tensor:
+    "(labeled, K, hidden) frozen-tower features of the text paired with labeled clip i mixed with its partner `partners[i, k]`, for `arm`."
+    n, k = partners.shape
+    rows = [(i, j) for i in range(n) for j in range(k)]
+    out = torch.zeros(n, k, model.text_encoder.hidden_size)
+    te = model.text_encoder
+    for s in range(0, len(rows), bs):
+        chunk = rows[s:s + bs]
+        caps, us = [captions[i] for i, _ in chunk], [int(partners[i, j]) for i, j in chunk]
+        if arm == "mixup": h = text_features(model, caps)                                   # the labeled caption alone
+        elif arm == "concatenate": h = text_features(model, [f"{c} {partner_captions[u]}" for c, u in zip(caps, us)])
+        elif arm in ("composed", "shuffled"):                                             # eq. (15): caption + pseudo token
+            tok = model.tokenize(caps)
+            h = te(**compose_text_inputs(te, tok["input_ids"].to(model.device), tok["attention_mask"].to(model.device),
+                                         tokens[us].to(model.device)))
+        else: raise ValueError(f"mixture_text_features: arm={arm!r}; choose from {ARMS[1:]}")
+        for (i, j), v in zip(chunk, h.cpu()): out[i, j] = v
+    return out
+
+# %% ../../nbs/experiments/11_composed.ipynb #21fdb7ab
+def finetune_arm(base, data: dict, arm: str, labeled: list, pool: list, tokens: torch.Tensor, cfg: dict, seed: int,
+                 log=None) -> dict:
+    "Fine-tune a copy of `base` as `arm`; every arm sees the same labeled batches; -> valid curve, test scores, seconds."
+    if arm not in ARMS: raise ValueError(f"finetune_arm: arm={arm!r}; choose from {ARMS}")
+    t0, dev = time.perf_counter(), base.device
+    model = copy.deepcopy(base)
+    opt, sched = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["steps"], cfg["warmup_steps"])
+    g = torch.Generator().manual_seed(3000 + seed)                       # partners, shuffle, batches: the same in every arm
+    perm = [pool[i] for i in torch.randperm(len(pool), generator=g).tolist()]
+    k = cfg["partners"]
+    partners = torch.tensor([[perm[(i * k + j) % len(perm)] for j in range(k)] for i in range(len(labeled))])
+    shuffled = tokens.clone(); shuffled[pool] = tokens[[pool[i] for i in torch.randperm(len(pool), generator=g).tolist()]]
+    wave, caps = data["wave"], data["caption"]
+    mixed_caps = [strip_level(c) for c in caps]                          # loudness and background: untrue of a mixture
+    lab_t = text_features(model, [caps[i] for i in labeled])
+    mix_t = None if arm == "finetune" else mixture_text_features(
+        model, arm, [mixed_caps[i] for i in labeled], partners, mixed_caps, shuffled if arm == "shuffled" else tokens)
+    valid = lambda: scores(model, wave[data["valid"]], [caps[i] for i in data["valid"]], [data["key"][i] for i in data["valid"]])
+    batches = Batches(range(len(labeled)), cfg["batch_size"], torch.Generator().manual_seed(3500 + seed))
+    g_mix, curve, losses = torch.Generator().manual_seed(4000 + seed), [], []
+    for s in range(1, cfg["steps"] + 1):
+        model.train()
+        b = batches.next()
+        wb = wave[[labeled[i] for i in b]].to(dev)
+        loss = clap_loss(model.encode_audio(wb), model.text_projection(lab_t[b]), model.logit_scale)
+        losses.append(loss.item())
+        if mix_t is not None:                                            # eqs. (11)-(17): the mixture and its text
+            j = torch.randint(k, (len(b),), generator=g_mix)
+            a_c = model.encode_audio((wb + wave[partners[b, j]].to(dev)) / 2)
+            loss = loss + clap_loss(a_c, model.text_projection(mix_t[b, j].to(dev)), model.logit_scale)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        if s % cfg["eval_every"] == 0 or s == cfg["steps"]:
+            curve.append({"step": s, "train_pair_loss": sum(losses) / len(losses), **{f"valid {m}": v for m, v in valid().items()}})
+            losses = []
+            if log: log(f"  {arm} step {s}: valid R@1 {curve[-1]['valid text_to_audio/R@1']:.1f} / {curve[-1]['valid audio_to_text/R@1']:.1f}")
+    test = scores(model, wave[data["test"]], [caps[i] for i in data["test"]], [data["key"][i] for i in data["test"]])
+    return {"steps": cfg["steps"], **test, "curve": curve, "seconds": time.perf_counter() - t0}
+
+# %% ../../nbs/experiments/11_composed.ipynb #a8f034ca
+def run_seed(data: dict, cfg: dict, seed: int, arms=ARMS, device: str = "cpu", log=None):
+    "One seed: pretrain, split the target's rest, train a2t on eval-mode z_u, the token diagnostic, then every arm; yields runs."
+    t0 = time.perf_counter()
+    base = pretrain(data, cfg, seed, device, log)
+    g = torch.Generator().manual_seed(seed)                               # this seed's labeled pairs, held-out clips, pool
+    rest = [data["rest"][i] for i in torch.randperm(len(data["rest"]), generator=g).tolist()]
+    n_l, n_h = cfg["n_labeled"], cfg["n_heldout"]
+    labeled, heldout, pool = rest[:n_l], rest[n_l:n_l + n_h], rest[n_l + n_h:]
+    if len(pool) < cfg["partners"]: raise ValueError(f"run_seed: {len(pool)} pool clips; generate more target clips")
+    t_pre = time.perf_counter() - t0
+    z = audio_embeddings(base, data["wave"])                              # eval mode: BatchNorm's running statistics
+    a2t = train_a2t(base, z[pool + labeled], cfg, seed)
+    with torch.no_grad(): tokens = torch.cat([a2t(z[i:i + 500].to(base.device)).cpu() for i in range(0, len(z), 500)])
+    diag = token_diagnostic(base, a2t, data["wave"][heldout], [data["label"][i] for i in heldout], data["classes"])
+    sub = lambda split: (data["wave"][data[split]], [data["caption"][i] for i in data[split]], [data["key"][i] for i in data[split]])
+    v0 = {f"valid {m}": v for m, v in scores(base, *sub("valid")).items()}
+    yield {"method": "pretrained", "seed": seed, "steps": 0, **scores(base, *sub("test")), "curve": [{"step": 0, **v0}],
+           "diagnostic": diag, "labeled": len(labeled), "pool": len(pool), "heldout": len(heldout),
+           "pretrain_seconds": t_pre, "seconds": time.perf_counter() - t0}
+    if log: log(f"seed {seed}: pretrained ({t_pre:.0f} s); pseudo caption finds its own clip {diag['own_clip_R@1']:.1f}% "
+                f"(chance {diag['chance_R@1']:.1f}%)")
+    for arm in arms:
+        r = finetune_arm(base, data, arm, labeled, pool, tokens, cfg, seed, log)
+        r["curve"] = [{"step": 0, **v0}] + r["curve"]
+        yield {"method": arm, "seed": seed, **r}
+        if log: log(f"seed {seed} {arm}: test R@1 {r['text_to_audio/R@1']:.1f} / {r['audio_to_text/R@1']:.1f} ({r['seconds']:.0f} s)")
+
+# %% ../../nbs/experiments/11_composed.ipynb #21b2c9b2
+SCORE_KEYS = tuple(f"{d}/{m}" for d in DIRECTIONS for m in METRICS)
+DIAGNOSTIC_KEYS = ("own_clip_R@1", "chance_R@1", "zero_shot_pseudo_caption", "zero_shot_audio")
+
+def summarise(runs: list) -> dict:
+    "{'summary': {arm: {metric: [mean, std]}}, 'relative_r1_gain_over_finetune_percent', 'diagnostic': {key: [mean, std]}}."
+    arms = [a for a in ("pretrained", *ARMS) if any(r["method"] == a for r in runs)]
+    summary = {a: {k: list(mean_std([r[k] for r in runs if r["method"] == a])) for k in SCORE_KEYS} for a in arms}
     ft = summary.get("finetune")
-    gains = {a: {d: 100 * (summary[a][f"{d}/R@1"][0] / ft[f"{d}/R@1"][0] - 1) if ft[f"{d}/R@1"][0] > 0 else None for d in DIRECTIONS}
-             for a in summary if a.startswith("composed") and ft}
-    return {"summary": summary, "relative_r1_gain_over_finetune_percent": gains}
+    gains = {a: {d: 100 * (summary[a][f"{d}/R@1"][0] / ft[f"{d}/R@1"][0] - 1) if ft[f"{d}/R@1"][0] > 0 else None
+                 for d in DIRECTIONS} for a in summary if ft and a not in ("pretrained", "finetune")}
+    diag = [r["diagnostic"] for r in runs if r["method"] == "pretrained"]
+    return {"summary": summary, "relative_r1_gain_over_finetune_percent": gains,
+            "diagnostic": {k: list(mean_std([d[k] for d in diag])) for k in DIAGNOSTIC_KEYS} if diag else {}}
 
-# id: (method arm, or "composed" for the first unlabeled corpus's composed arm; control arm; direction; min_margin)
+# id: (method arm, control arm, direction, min_margin)
 CLAIMS = {"composed_vs_finetune_t2a_r1": ("composed", "finetune", "text_to_audio", 0.0),
-          "composed_vs_finetune_a2t_r1": ("composed", "finetune", "audio_to_text", 0.0)}
+          "composed_vs_finetune_a2t_r1": ("composed", "finetune", "audio_to_text", 0.0),
+          "composed_vs_mixup_t2a_r1": ("composed", "mixup", "text_to_audio", 0.0)}
 
-def composed_claims(runs: list, others) -> list:
-    "The CLAIMS the runs can state: R@1 of the method arm against its control, per seed, in percent."
+def composed_claims(runs: list) -> list:
+    "The CLAIMS: test R@1 of the method arm against its control, per seed, in percent (None where an arm did not run)."
     out = []
     for cid, (method, control, d, margin) in CLAIMS.items():
-        method = f"composed ({others[0]} audio)" if method == "composed" else method
         val = lambda arm: {r["seed"]: r[f"{d}/R@1"] for r in runs if r["method"] == arm}
-        out.append(paired_claim(cid, f"{method} beats {control} in R@1 {d.replace('_', ' ')} on the target's test split "
-                                     f"by more than {margin:g} points in every seed.",
-                                f"R@1 {d.replace('_', ' ')} (%)", method, control, val(method), val(control), margin))
+        out.append(paired_claim(cid, f"Fine-tuning from the pretrained tiny CLAP with audio-composed text ({method}) beats {control} "
+                                     f"in R@1 {d.replace('_', ' ')} on the SoundWorld test split by more than {margin:g} "
+                                     "points in every seed.", f"R@1 {d.replace('_', ' ')} (%)", method, control,
+                                val(method), val(control), margin))
     return [c for c in out if c is not None]
 
-# %% ../../nbs/experiments/11_composed.ipynb #b1badfaa
-def composed_table(summary: dict, columns: dict, corpora: list) -> str:
-    "Markdown table of `summary` ({arm: {metric: (mean, std)}}) with each arm's data `columns` per corpus, like paper 4's Table 1."
-    head = ("| method | " + " | ".join(corpora) + " | " + " | ".join(f"t2a {m}" for m in METRICS) + " | "
-            + " | ".join(f"a2t {m}" for m in METRICS) + " |")
-    lines = [head, "|" + "---|" * (1 + len(corpora) + 2 * len(METRICS))]
-    for name, data in columns.items():
-        if name not in summary: continue
-        cells = [f"{summary[name][f'{d}/{m}'][0]:.1f} ± {summary[name][f'{d}/{m}'][1]:.1f}" for d in DIRECTIONS for m in METRICS]
-        lines.append(f"| {name} | " + " | ".join(data.get(c, "-") for c in corpora) + " | " + " | ".join(cells) + " |")
+# %% ../../nbs/experiments/11_composed.ipynb #9119971f
+def composed_table(summary: dict) -> str:
+    "Markdown table of `summary` ({arm: {metric: (mean, std)}}): R@1, R@10 and keyed R@1 both ways."
+    lines = ["| arm | " + " | ".join(f"{d.split('_')[0][0]}2{d.split('_')[-1][0]} {m}" for d in DIRECTIONS for m in METRICS) + " |",
+             "|---|" + "---|" * len(SCORE_KEYS)]
+    for a, row in summary.items():
+        lines.append(f"| {a} | " + " | ".join(f"{row[k][0]:.1f} ± {row[k][1]:.1f}" for k in SCORE_KEYS) + " |")
     return "\n".join(lines)
 
 def _save(out_dir, head: dict, runs: list, wall_seconds: float) -> dict:
     "Write composed.json and composed.md for the runs so far."
-    s = head["settings"]
-    arms = {a: c for a, c in arm_columns(s["target"], s["others"]).items() if a in s["methods"]}
-    tables = summarise(runs, arms)
-    gains = "; ".join(f"{k}: t2a {v['text_to_audio']:+.1f}, a2t {v['audio_to_text']:+.1f}"
-                      for k, v in tables["relative_r1_gain_over_finetune_percent"].items() if None not in v.values())
-    md = (f"Target {s['target']}, unlabeled audio: {', '.join(s['others'])}. Retrieval on the {s['target']} test split "
-          f"({s['test_clips']} clips), in %, mean ± sample std over the seeds that ran. {s['labeled_pairs']} labeled pairs; "
-          f"preset {s['preset']}; {s['epochs']} epochs" + (f" (at most {s['max_steps']} steps)" if s["max_steps"] else "")
-          + f", batch {s['batch_size']}.\n\n" + composed_table(tables["summary"], arms, [s["target"], *s["others"]])
-          + (f"\n\nRelative R@1 gain of composed over finetune (%): {gains}" if gains else ""))
-    return write_results(out_dir, head, runs, tables, composed_claims(runs, s["others"]), md, wall_seconds)
+    s, tables = head["settings"], summarise(runs)
+    d = tables["diagnostic"]
+    diag = (f"\n\nDiagnostic (pretrained tower + a2t, {s['n_heldout']} held-out pool clips): the pseudo caption "
+            f"'{A2T_PROMPT} <a2t(z_u)>' retrieves its own clip at R@1 {d['own_clip_R@1'][0]:.1f} ± {d['own_clip_R@1'][1]:.1f}% "
+            f"(chance {d['chance_R@1'][0]:.1f}%); zero-shot class accuracy of the pseudo caption "
+            f"{d['zero_shot_pseudo_caption'][0]:.1f} ± {d['zero_shot_pseudo_caption'][1]:.1f}% vs the audio's own "
+            f"{d['zero_shot_audio'][0]:.1f} ± {d['zero_shot_audio'][1]:.1f}%." if d else "")
+    gains = "; ".join(f"{a}: t2a {g['text_to_audio']:+.1f}, a2t {g['audio_to_text']:+.1f}"
+                      for a, g in tables["relative_r1_gain_over_finetune_percent"].items() if None not in g.values())
+    md = (f"Pretrained per seed on Scenes + Instruments ({s['pretrain_steps']} steps), then fine-tuned {s['steps']} steps "
+          f"(batch {s['batch_size']}) on {s['n_labeled']} labeled SoundWorld pairs; unlabeled pool: the rest of SoundWorld "
+          f"without captions. Test: {s['n_test']} SoundWorld clips with distinct captions, in %, mean ± sample std over the "
+          f"seeds that ran. Keyed R@1: a retrieved item counts when its (label, attributes, background) match.\n\n"
+          + composed_table(tables["summary"]) + (f"\n\nRelative R@1 gain over finetune (%): {gains}" if gains else "") + diag)
+    return write_results(out_dir, head, runs, tables, composed_claims(runs), md, wall_seconds)
 
 # %% ../../nbs/experiments/11_composed.ipynb #1b81d4dd
 def run(size: str = "tiny", seeds=(0, 1, 2), out_dir="experiments/results", device: str = "cpu", command: str | None = None,
-        progress: bool = False, steps: int | None = None, target: str = "soundworld", others=("instruments", "scenes"),
-        methods=None, **size_overrides) -> dict:
-    "Paper 4's Table 1 in miniature over `seeds` (`methods`: a subset of the arms; `size_overrides`: e.g. n_labeled=64); writes composed.{json,md}."
+        progress: bool = False, steps: int | None = None, arms=ARMS, **size_overrides) -> dict:
+    "Every arm over `seeds` (`steps`: fine-tuning steps per arm; `arms`: a subset; `size_overrides`: e.g. pretrain_steps=600); writes composed.{json,md}."
     t0 = time.perf_counter()                                   # wall time includes making the data
     cfg = pick_size(COMPOSED_SIZES, size, "composed.run")
     unknown = [k for k in size_overrides if k not in cfg]
     if unknown: raise ValueError(f"composed.run: unknown settings {unknown}; choose from {list(cfg)}")
     cfg.update(size_overrides)
-    if steps is not None: cfg["max_steps"] = int(steps)
+    if steps is not None: cfg["steps"] = int(steps)
     if not seeds: raise ValueError("composed.run: give at least one seed")
-    for c in (target, *others):
-        if c not in CORPORA: raise ValueError(f"composed.run: unknown corpus {c!r}; choose from {list(CORPORA)}")
-    if target in others or not others: raise ValueError(f"composed.run: others={others!r} must be non-empty and exclude the target {target!r}")
-    arms, data = composed_arms(target, tuple(others), cfg)
-    if methods is not None:
-        if [m for m in methods if m not in arms]: raise ValueError(f"composed.run: unknown methods {[m for m in methods if m not in arms]}; choose from {list(arms)}")
-        arms = {k: v for k, v in arms.items() if k in methods}
-    settings = {**cfg, "target": target, "others": list(others), "methods": list(arms), "test_clips": len(data["test"]),
-                "labeled_pairs": len(data["labeled"]), "unlabeled_clips": {c: len(d) for c, d in data["other"].items()}}
-    head = header("composed", "clapbook.experiments.composed", f"Paper 4, Table 1 in miniature (target: {target})", size, seeds,
-                  device, command, settings, runs_planned=len(seeds) * len(arms))
+    bad = [a for a in arms if a not in ARMS]
+    if bad: raise ValueError(f"composed.run: unknown arms {bad}; choose from {list(ARMS)}")
+    data = composed_data(cfg)
+    log = (lambda m: print(m, flush=True)) if progress else None
+    if log: log(f"data: {len(data['src_caption'])} source pairs; target {len(data['test'])} test, {len(data['valid'])} valid, "
+                f"{len(data['rest'])} rest ({time.perf_counter() - t0:.0f} s)")
+    settings = {**cfg, "arms": list(arms), "target": "soundworld", "source": ["scenes", "instruments"]}
+    head = header("composed", "clapbook.experiments.composed", "Audio-composed text features (paper 4) on a pretrained tiny CLAP",
+                  size, seeds, device, command, settings, runs_planned=len(seeds) * (1 + len(arms)))
     runs, out = [], None
     for seed in seeds:
-        torch.manual_seed(seed)
-        base = CLAP(CLAP_PRESETS[cfg["preset"]])
-        for name, arm in arms.items():
-            runs.append({"method": name, "seed": seed, **train_arm(base, arm, data["test"], cfg, seed, device)})
-            if progress: print(f"seed {seed} {name}: {runs[-1]['steps']} steps, t2a R@1 {runs[-1]['text_to_audio/R@1']:.1f}, "
-                               f"a2t R@1 {runs[-1]['audio_to_text/R@1']:.1f} ({runs[-1]['seconds']:.0f} s)", flush=True)
-        out = _save(out_dir, head, runs, time.perf_counter() - t0)   # after every seed: an interrupted run keeps its seeds
+        for r in run_seed(data, cfg, seed, arms, device, log):
+            runs.append(r)
+            out = _save(out_dir, head, runs, time.perf_counter() - t0)   # after every run: an interrupted run keeps what finished
     return out
 
 def merge(parts, out_dir="experiments/results") -> dict:
     "Merge the composed.json of seeds run side by side (folders or files) into one out_dir/composed.{json,md}."
     head, runs = merge_parts(read_results(parts, "composed"), key=("method", "seed"))
     return _save(out_dir, head, runs, head["wall_seconds"])
+
+# %% ../../nbs/experiments/11_composed.ipynb #8af392fd
+def per_seed_rows(res: dict, metric: str = "R@1") -> list[dict]:
+    "One row per (seed, arm): test `metric` both ways, for reading the claims seed by seed."
+    return [{"seed": r["seed"], "arm": r["method"], **{f"{d.split('_')[0][0]}2{d.split('_')[-1][0]} {metric}": round(r[f"{d}/{metric}"], 2)
+                                                       for d in DIRECTIONS}} for r in res["runs"]]
+
+def curve_figure(res: dict, metrics=("valid text_to_audio/R@1", "valid audio_to_text/R@1", "train_pair_loss")):
+    "Plotly figure: each arm's mean over seeds of the valid `metrics` (and the labeled-pair training loss) against the step."
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics)
+    for n, arm in enumerate(a for a in ARMS if any(r["method"] == a for r in res["runs"])):
+        curves = [r["curve"] for r in res["runs"] if r["method"] == arm]
+        for c, m in enumerate(metrics):
+            pts = sorted({p["step"] for cv in curves for p in cv if m in p})
+            ys = [sum(p[m] for cv in curves for p in cv if p["step"] == s and m in p) /
+                  sum(1 for cv in curves for p in cv if p["step"] == s and m in p) for s in pts]
+            fig.add_trace(go.Scatter(x=pts, y=ys, name=arm, legendgroup=arm, showlegend=c == 0, mode="lines+markers",
+                                     line=dict(color=f"hsl({72 * n}, 70%, 45%)")), row=1, col=c + 1)
+    fig.update_xaxes(title_text="fine-tuning step")
+    return fig.update_layout(height=360, title="Fine-tuning curves (mean over seeds; valid split)")
