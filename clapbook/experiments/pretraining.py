@@ -37,7 +37,7 @@ __all__ = ['PRETRAIN_SIZES', 'PRETRAININGS', 'SCRATCH', 'CLASSIFICATION', 'MULTI
 # %% ../../nbs/experiments/14_pretraining.ipynb #26041de6
 PRETRAIN_SIZES = {   # clips per corpus; steps of the text decoder, of audio pretraining and of CLAP; batch
     "test": dict(n=240, text_steps=4, pretrain_steps=4, clap_steps=4, batch_size=16),
-    "tiny": dict(n=1024, text_steps=300, pretrain_steps=120, clap_steps=120, batch_size=32),
+    "tiny": dict(n=1024, text_steps=200, pretrain_steps=100, clap_steps=100, batch_size=32),
     "full": dict(n=8192, text_steps=4000, pretrain_steps=4000, clap_steps=4000, batch_size=128),
 }
 PRETRAININGS = ("scratch (matched steps)", "classification", "multi-task (frozen text decoder)", "caption-only (frozen text decoder)")
