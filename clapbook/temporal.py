@@ -96,17 +96,22 @@ def _limit(x: np.ndarray, peak: float = 0.98) -> np.ndarray:
     return x * (peak / m) if m > peak else x
 
 def temporal_example(events: list[Event], rng: np.random.Generator, sample_rate: int = 16000, seconds: float = 2.0,
-                     max_overlap: float = 0.1, max_gap: float = 0.15, connector: str | None = None) -> dict:
-    "Events in order and reversed as two clips of `seconds`, with the positive caption and the negative (reversed) caption."
+                     max_overlap: float = 0.1, max_gap: float = 0.15, connector: str | None = None,
+                     min_share: float | None = None) -> dict:
+    "Events in order and reversed as two clips of `seconds`, with the positive caption and the negative (reversed) caption; `min_share` spreads the seams (below)."
     k, n = len(events), int(round(seconds * sample_rate))
     if k not in TEMPORAL_CONNECTORS: raise ValueError(f"temporal_example: need 2 or 3 events, got {k}")
+    if min_share is not None and not 0 <= min_share <= 1 / k:
+        raise ValueError(f"temporal_example: min_share must be in [0, 1/{k}] for {k} events, got {min_share}")
     if len({e.label for e in events}) != k:
         raise ValueError(f"temporal_example: the events need distinct labels, got {[e.label for e in events]}")
     connector = connector or str(rng.choice(TEMPORAL_CONNECTORS[k]))
     gaps = np.round(rng.uniform(-max_overlap, max_gap, k - 1) * sample_rate).astype(int)   # samples; < 0 overlaps the seam
     lead = int(round(rng.uniform(0.0, 0.05) * sample_rate))
-    room = (n - lead - int(gaps.sum()) - int(0.02 * sample_rate)) // k                     # samples each event may last
-    pieces = [_faded(e.wave, min(len(e.wave), room), sample_rate) for e in events]
+    usable = n - lead - int(gaps.sum()) - int(0.02 * sample_rate)                         # samples the events may fill
+    if min_share is None: rooms = [usable // k] * k                                      # equal shares
+    else: rooms = [int(s * usable) for s in min_share + (1 - k * min_share) * rng.dirichlet(np.ones(k))]  # each >= min_share
+    pieces = [_faded(e.wave, min(len(e.wave), r), sample_rate) for e, r in zip(events, rooms)]
     pos, spans = place_events(pieces, gaps, lead, n)
     neg, neg_spans = place_events(pieces[::-1], gaps[::-1], lead, n)                    # same pieces, same seams, reversed
     labels = [e.label for e in events]

@@ -1,6 +1,7 @@
-"""Paper 1's Table 1 at toy size: CLAP trained with each pair of a CNN14 or HTS-AT audio encoder and a
-GPT-2, BERT-style or pretrained MiniLM text encoder, on the same data for the same steps, over several
-seeds, scored with chapter 13's zero-shot suite; writes `encoders.json` and `encoders.md`.
+"""Paper 1's Table 1 at toy size: CLAP trained with pairs of a CNN14 or HTS-AT audio encoder and a
+GPT-2, BERT-style or pretrained MiniLM text encoder, on the same data for the same steps, over
+several seeds, scored with chapter 13's zero-shot suite, with a step curve of CNN14 against
+HTS-AT; writes `encoders.json` and `encoders.md`.
 
 Docs: https://clapbook.github.io/clapbook/nbs/experiments/encoders.html.md"""
 
@@ -9,6 +10,7 @@ Docs: https://clapbook.github.io/clapbook/nbs/experiments/encoders.html.md"""
 # %% ../../nbs/experiments/13_encoders.ipynb #7d38fbf7
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import replace
 
@@ -22,15 +24,18 @@ from ..train import TrainConfig, train
 from .results import header, mean_std, merge_parts, paired_claim, pick_size, read_results, write_results
 
 # %% auto #0
-__all__ = ['ENCODER_SIZES', 'CLAIMS', 'encoder_configs', 'train_pair', 'summarise', 'encoders_claims', 'encoders_table', 'run',
-           'merge']
+__all__ = ['ALL_PAIRS', 'ENCODER_SIZES', 'CURVE_PAIRS', 'CLAIMS', 'encoder_configs', 'train_pair', 'step_curve', 'summarise',
+           'encoders_claims', 'encoders_table', 'run', 'merge']
 
 # %% ../../nbs/experiments/13_encoders.ipynb #91d0f2d8
-ENCODER_SIZES = {   # clips per corpus, steps, batch
-    "test": dict(n=240, steps=4, batch_size=16),
-    "tiny": dict(n=1024, steps=300, batch_size=32),
-    "full": dict(n=8192, steps=4000, batch_size=128),
+ALL_PAIRS = ("cnn14+gpt2", "cnn14+bert", "cnn14+minilm", "htsat+gpt2", "htsat+bert", "htsat+minilm")
+ENCODER_SIZES = {   # clips per corpus, steps, batch, the pairs of the table, the step curve's checkpoints
+    "test": dict(n=240, steps=4, batch_size=16, combos=("cnn14+gpt2", "cnn14+bert"), curve=(2, 4)),
+    "tiny": dict(n=1024, steps=120, batch_size=16, combos=("cnn14+gpt2", "cnn14+bert", "cnn14+minilm", "htsat+minilm"),
+                 curve=(50, 100, 200, 400)),
+    "full": dict(n=8192, steps=4000, batch_size=128, combos=ALL_PAIRS, curve=(500, 1000, 2000, 4000)),
 }
+CURVE_PAIRS = ("cnn14+minilm", "htsat+minilm")   # the step curve: one seed, one constant-rate run per pair read at each checkpoint
 
 def encoder_configs(audio=("cnn14", "htsat"), text=("gpt2", "bert", "minilm")) -> dict:
     "The CLAP configs compared, named 'AUDIO+TEXT': tiny encoders, GPT-2/BERT-style from scratch or the frozen pretrained MiniLM."
@@ -45,6 +50,10 @@ def encoder_configs(audio=("cnn14", "htsat"), text=("gpt2", "bert", "minilm")) -
     return out
 
 # %% ../../nbs/experiments/13_encoders.ipynb #bfb61833
+def _metrics(model, tasks) -> tuple[float, dict]:
+    table, score = benchmark(model.cpu(), tasks)
+    return score, {f"{r.task} · {r.metric}": float(r.value) for r in table.itertuples()}
+
 def train_pair(config, pairs, tasks, sz: dict, seed: int, device: str = "cpu", lr: float = 2e-3) -> dict:
     "Train a CLAP of `config` on `pairs` for sz['steps'] and score it on `tasks`: {'score', 'metrics', 'train_seconds', 'parameters'}."
     torch.manual_seed(seed)
@@ -53,9 +62,22 @@ def train_pair(config, pairs, tasks, sz: dict, seed: int, device: str = "cpu", l
     train(model, pairs, TrainConfig(max_steps=sz["steps"], batch_size=sz["batch_size"], lr=lr, scheduler="cosine",
                                     warmup_steps=min(20, sz["steps"]), device=device, seed=seed, progress=False, log_every=50))
     train_s = time.perf_counter() - t
-    table, score = benchmark(model.cpu(), tasks)
-    return {"score": score, "metrics": {f"{r.task} · {r.metric}": float(r.value) for r in table.itertuples()},
-            "train_seconds": train_s, "parameters": model.num_parameters()}
+    score, metrics = _metrics(model, tasks)
+    return {"score": score, "metrics": metrics, "train_seconds": train_s, "parameters": model.num_parameters()}
+
+def step_curve(config, pairs, tasks, checkpoints, batch_size: int, seed: int, device: str = "cpu", lr: float = 2e-3) -> list[dict]:
+    "One run at a constant learning rate, stopped and scored at each of `checkpoints` (steps), resumed exactly in between: [{'step', 'score', 'metrics'}]."
+    steps = sorted(int(s) for s in checkpoints)
+    torch.manual_seed(seed)
+    model, rows = CLAP(config), []
+    cfg = TrainConfig(max_steps=steps[-1], batch_size=batch_size, lr=lr, scheduler="constant", device=device, seed=seed,
+                      progress=False, log_every=50)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, s in enumerate(steps):
+            train(model, pairs, cfg, out_dir=tmp, resume=i > 0, stop_at_step=s)
+            score, metrics = _metrics(model, tasks)
+            rows.append({"step": s, "score": score, "metrics": metrics})
+    return rows
 
 # %% ../../nbs/experiments/13_encoders.ipynb #a286bcf5
 def summarise(runs: list, combos) -> dict:
@@ -72,7 +94,7 @@ CLAIMS = {   # id: (method pair, control pair, min_margin, text)
 }
 
 def encoders_claims(runs: list) -> list:
-    "The CLAIMS the runs can state: Zero-Shot score x 100 of one pair against another, per seed."
+    "The CLAIMS the runs can state (both pairs run): Zero-Shot score x 100 of one pair against another, per seed."
     val = lambda combo: {r["seed"]: 100 * r["score"] for r in runs if r["combo"] == combo}
     return [c for c in (paired_claim(cid, f"{text}, in Zero-Shot score, by more than {m:g} points (x100) in every seed.",
                                      "Zero-Shot score (x100)", a, b, val(a), val(b), m) for cid, (a, b, m, text) in CLAIMS.items())
@@ -80,47 +102,63 @@ def encoders_claims(runs: list) -> list:
 
 # %% ../../nbs/experiments/13_encoders.ipynb #fd69e670
 def encoders_table(tables: dict) -> str:
-    "Markdown: each pair's Zero-Shot score and per-task metrics, mean ± std over the seeds run."
+    "Markdown: each pair's Zero-Shot score and per-task metrics (x100), mean ± std over the seeds run; then the step curve."
     per_task = tables["per_task"]
     keys = list(dict.fromkeys(k for c in per_task.values() for k in c))
     lines = ["| encoders | Zero-Shot score | " + " | ".join(keys) + " |", "|---|---:|" + "---:|" * len(keys)]
     for c, (m, s) in tables["summary"].items():
-        cells = [f"{per_task[c][k][0]:.3f} ± {per_task[c][k][1]:.3f}" if k in per_task[c] else "" for k in keys]
-        lines.append(f"| {c} | {m:.3f} ± {s:.3f} | " + " | ".join(cells) + " |")
+        cells = [f"{100 * per_task[c][k][0]:.1f} ± {100 * per_task[c][k][1]:.1f}" if k in per_task[c] else "" for k in keys]
+        lines.append(f"| {c} | {100 * m:.1f} ± {100 * s:.1f} | " + " | ".join(cells) + " |")
+    curve = tables.get("curve") or {}
+    if curve:
+        steps = [r["step"] for r in next(iter(curve.values()))]
+        lines += ["", f"Step curve (seed {tables.get('curve_seed')}, constant learning rate, Zero-Shot score x100):", "",
+                  "| encoders | " + " | ".join(f"{s} steps" for s in steps) + " |", "|---|" + "---:|" * len(steps)]
+        lines += [f"| {c} | " + " | ".join(f"{100 * r['score']:.1f}" for r in rows) + " |" for c, rows in curve.items()]
     return "\n".join(lines)
 
-def _save(out_dir, head: dict, runs: list, wall_seconds: float) -> dict:
-    "Write encoders.json and encoders.md for the runs so far."
-    s, tables = head["settings"], summarise(runs, head["settings"]["combos"])
+def _save(out_dir, head: dict, runs: list, wall_seconds: float, curve: dict) -> dict:
+    "Write encoders.json and encoders.md for the runs (and the step curve) so far."
+    s = head["settings"]
+    tables = {**summarise(runs, s["combos"]), "curve": curve, "curve_seed": s["curve_seed"]}
     md = (f"Sizes: {s['sizes']}, lr {s['lr']}; data seed 0 for every pair (seeds change initialisation and batch order). "
-          f"Mean ± sample std over the seeds that ran.\n\n" + encoders_table(tables))
+          f"Mean ± sample std over the seeds that ran; cosine schedule with 20 warm-up steps for the table.\n\n" + encoders_table(tables))
     return write_results(out_dir, head, runs, tables, encoders_claims(runs), md, wall_seconds)
 
 # %% ../../nbs/experiments/13_encoders.ipynb #1d7099f3
 def run(size: str = "tiny", seeds=(0, 1, 2), out_dir="experiments/results", device: str = "cpu", command: str | None = None,
-        progress: bool = False, steps: int | None = None, combos=None, lr: float = 2e-3) -> dict:
-    "Paper 1's Table 1 in miniature: train CLAP per encoder pair and seed on the same data, score with the suite; writes encoders.{json,md}."
+        progress: bool = False, steps: int | None = None, combos=None, lr: float = 2e-3, curve: bool = True) -> dict:
+    "Paper 1's Table 1 in miniature: CLAP per encoder pair and seed on the same data, scored with the suite, and a step curve; writes encoders.{json,md}."
     t0 = time.perf_counter()                                   # wall time includes making the data
     sz = pick_size(ENCODER_SIZES, size, "encoders.run")
     if steps is not None: sz["steps"] = int(steps)
     configs = encoder_configs()
-    combos = list(combos or configs)
+    combos = list(combos or sz["combos"])
     unknown = [c for c in combos if c not in configs]
     if unknown: raise ValueError(f"encoders.run: unknown encoder pairs {unknown}; choose from {list(configs)}")
     if not seeds: raise ValueError("encoders.run: give at least one seed")
     pairs = concatenate_datasets([gen(n=sz["n"], seed=0)["train"].select_columns(["audio", "caption"]) for gen in (soundworld, instruments)])
     tasks = embedded_tasks(n=sz["n"], seed=0)
     head = header("encoders", "clapbook.experiments.encoders", "Table 1 in miniature (paper 1): encoder pairs on the zero-shot suite",
-                  size, seeds, device, command, dict(sizes=sz, combos=combos, lr=lr), runs_planned=len(seeds) * len(combos))
-    runs, out = [], None
+                  size, seeds, device, command, dict(sizes={k: v for k, v in sz.items() if k != "combos"}, combos=combos, lr=lr,
+                                                     curve_pairs=list(CURVE_PAIRS) if curve else [], curve_seed=int(seeds[0])),
+                  runs_planned=len(seeds) * len(combos))
+    runs, curves, out = [], {}, None
+    for combo in (CURVE_PAIRS if curve else ()):               # first: a run cut short still has the curve
+        t = time.perf_counter()
+        curves[combo] = step_curve(configs[combo], pairs, tasks, sz["curve"], sz["batch_size"], int(seeds[0]), device, lr)
+        if progress: print(f"curve {combo}: " + ", ".join(f"{r['step']}: {r['score']:.3f}" for r in curves[combo])
+                           + f" ({time.perf_counter() - t:.0f} s)", flush=True)
+        out = _save(out_dir, head, runs, time.perf_counter() - t0, curves)
     for seed in seeds:
         for combo in combos:
             runs.append({"combo": combo, "seed": seed, **train_pair(configs[combo], pairs, tasks, sz, seed, device, lr)})
             if progress: print(f"{combo} seed {seed}: score {runs[-1]['score']:.3f} ({runs[-1]['train_seconds']:.0f} s training)", flush=True)
-            out = _save(out_dir, head, runs, time.perf_counter() - t0)
+            out = _save(out_dir, head, runs, time.perf_counter() - t0, curves)
     return out
 
 def merge(parts, out_dir="experiments/results") -> dict:
-    "Merge the encoders.json of parts run side by side (folders or files) into one out_dir/encoders.{json,md}."
-    head, runs = merge_parts(read_results(parts, "encoders"), key=("combo", "seed"), union=("combos",))
-    return _save(out_dir, head, runs, head["wall_seconds"])
+    "Merge the encoders.json of parts run side by side (folders or files) into one out_dir/encoders.{json,md}; the first part's curve is kept."
+    res = read_results(parts, "encoders")
+    head, runs = merge_parts(res, key=("combo", "seed"), union=("combos",))
+    return _save(out_dir, head, runs, head["wall_seconds"], next((r["curve"] for r in res if r.get("curve")), {}))

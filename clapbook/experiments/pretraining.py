@@ -1,7 +1,7 @@
-"""Paper 1's HTSAT-22 idea at toy size: the `tiny` preset's CNN14 pretrained not at all, on
-classification, or on many tasks as a captioner (eq. 5), each then the audio tower of a tiny CLAP
-trained on the same pairs, over several seeds, scored with the zero-shot suite; writes
-`pretraining.json` and `pretraining.md`.
+"""Paper 1's HTSAT-22 idea at toy size: the `tiny` preset's CNN14 pretrained on classification, on
+many questions as a captioner with a frozen text-first decoder, or on captions alone, each then the
+audio tower of a tiny CLAP, against a CLAP trained from scratch for the same total steps; with
+linear probes and the audio-usage gap; writes `pretraining.json` and `pretraining.md`.
 
 Docs: https://clapbook.github.io/clapbook/nbs/experiments/pretraining.html.md"""
 
@@ -10,114 +10,288 @@ Docs: https://clapbook.github.io/clapbook/nbs/experiments/pretraining.html.md"""
 # %% ../../nbs/experiments/14_pretraining.ipynb #6b3871ce
 from __future__ import annotations
 
+import copy
 import time
 
+import numpy as np
 import torch
-from datasets import concatenate_datasets
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from ..audio import FRONTENDS
-from ..benchmark import benchmark, embedded_tasks
+from ..benchmark import COUNT_WORDS, benchmark, embedded_tasks, loudness_label, register_label
 from ..model import CLAP, CLAP_PRESETS, prepare_audio
-from ..pretraining import AudioTaskModel, pretrain_audio_encoder, task_examples
-from ..sounds import INSTRUMENT_CLASSES, SOUNDWORLD_CLASSES, instruments, soundworld
+from ..pretraining import AudioTaskModel, PrefixLM, prefix_lm_loss, pretrain_audio_encoder, task_examples
+from ..sounds import INSTRUMENT_CLASSES, INSTRUMENTS, SOUNDWORLD_CLASSES, instruments, soundworld
+from ..text import load_gpt2_tokenizer
 from ..train import TrainConfig, pick_device, train
 from .results import header, mean_std, merge_parts, paired_claim, pick_size, read_results, write_results
 
 # %% auto #0
-__all__ = ['PRETRAIN_SIZES', 'PRETRAININGS', 'CLAIMS', 'pretraining_data', 'train_arm', 'summarise', 'pretraining_claims',
-           'pretraining_table', 'run', 'merge']
+__all__ = ['PRETRAIN_SIZES', 'PRETRAININGS', 'SCRATCH', 'CLASSIFICATION', 'MULTITASK', 'CAPTION_ONLY', 'PROBES', 'CLAIMS',
+           'DECODER', 'InDomainTokenizer', 'in_domain_decoder', 'pretrain_text_decoder', 'audio_usage_gap',
+           'probe_labels', 'linear_probe', 'linear_probes', 'ClipPairs', 'pretraining_data', 'clap_audio_embed',
+           'train_arm', 'summarise', 'pretraining_claims', 'pretraining_table', 'run', 'merge']
 
 # %% ../../nbs/experiments/14_pretraining.ipynb #26041de6
-PRETRAIN_SIZES = {   # clips per corpus, pretraining steps, CLAP steps, batch
-    "test": dict(n=240, pretrain_steps=4, clap_steps=4, batch_size=16),
-    "tiny": dict(n=1024, pretrain_steps=300, clap_steps=200, batch_size=32),
-    "full": dict(n=8192, pretrain_steps=4000, clap_steps=4000, batch_size=128),
+PRETRAIN_SIZES = {   # clips per corpus; steps of the text decoder, of audio pretraining and of CLAP; batch
+    "test": dict(n=240, text_steps=4, pretrain_steps=4, clap_steps=4, batch_size=16),
+    "tiny": dict(n=1024, text_steps=200, pretrain_steps=100, clap_steps=100, batch_size=32),
+    "full": dict(n=8192, text_steps=4000, pretrain_steps=4000, clap_steps=4000, batch_size=128),
 }
-PRETRAININGS = ("none (from scratch)", "classification", "multi-task (eq. 5)")
+PRETRAININGS = ("scratch (matched steps)", "classification", "multi-task (frozen text decoder)", "caption-only (frozen text decoder)")
+SCRATCH, CLASSIFICATION, MULTITASK, CAPTION_ONLY = PRETRAININGS
+PROBES = ("count", "background", "register", "loudness")
+
+# %% ../../nbs/experiments/14_pretraining.ipynb #eb93a6d8
+class InDomainTokenizer:
+    "GPT-2's BPE restricted to the token ids that `texts` use, renumbered 0..V-2, with V-1 as end of text (V = len)."
+    def __init__(self, texts):
+        self.gpt2 = load_gpt2_tokenizer()
+        self.to_gpt2 = sorted({i for t in texts for i in self.gpt2(t, add_special_tokens=False)["input_ids"]})
+        self.to_compact = {g: j for j, g in enumerate(self.to_gpt2)}
+        self.eos_token_id = self.pad_token_id = len(self.to_gpt2)
+
+    def __len__(self) -> int: return len(self.to_gpt2) + 1
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict:
+        ids = self.gpt2(text, add_special_tokens=False)["input_ids"]
+        unknown = [self.gpt2.decode([i]) for i in ids if i not in self.to_compact]
+        if unknown: raise KeyError(f"InDomainTokenizer: {text!r} has tokens outside the vocabulary: {unknown}")
+        return {"input_ids": [self.to_compact[i] for i in ids]}
+
+    def decode(self, ids) -> str:
+        return self.gpt2.decode([self.to_gpt2[i] for i in ids if i != self.eos_token_id])
+
+def in_domain_decoder(tokenizer: InDomainTokenizer, seed: int = 0, layers: int = 2, width: int = 128, heads: int = 2):
+    "A small GPT-2 with random weights over `tokenizer`'s vocabulary: the (decoder, tokenizer) pair `PrefixLM` takes."
+    cfg = GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_embd=width, n_head=heads, n_inner=4 * width, n_positions=128,
+                     eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPT2LMHeadModel(cfg).eval(), tokenizer
+
+# %% ../../nbs/experiments/14_pretraining.ipynb #02f6243e
+def pretrain_text_decoder(decoder, qa: list, d_audio: int, steps: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+                          prefix_length: int = 8, log_every: int = 50) -> list[dict]:
+    "Train `decoder` (model, tokenizer) on the (question, answer) texts alone, eq. (5) with a constant prefix (no audio), then freeze it; loss history."
+    lm = PrefixLM(d_audio, decoder, prefix_length, train_decoder=True, seed=seed)
+    torch.manual_seed(seed)                                    # dropout
+    g = torch.Generator().manual_seed(seed)
+    params = [p for p in lm.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    dev = next(lm.parameters()).device
+    zeros, history = torch.zeros(batch_size, d_audio, device=dev), []
+    lm.train()
+    for step in range(1, steps + 1):
+        idx = torch.randint(len(qa), (batch_size,), generator=g).tolist()
+        loss = prefix_lm_loss(lm, zeros, [qa[i][1] for i in idx], [qa[i][0] for i in idx])
+        opt.zero_grad(set_to_none=True); loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step()
+        if step % log_every == 0 or step == steps: history.append({"step": step, "loss": loss.item()})
+    decoder[0].requires_grad_(False).eval()
+    return history
+
+@torch.no_grad()
+def audio_usage_gap(model: AudioTaskModel, waves: torch.Tensor, examples: list, seed: int = 0, batch_size: int = 128) -> dict:
+    "Eq. (5) loss per answer token of every (question, answer) with its own clip's prefix ('true') and another clip's ('shuffled'); 'gap' = shuffled - true."
+    model.eval()
+    emb = torch.cat([model.embed(waves[i:i + batch_size]) for i in range(0, len(waves), batch_size)])
+    n = len(waves)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.where(perm == torch.arange(n), (perm + 1) % n, perm)      # no clip keeps its own audio
+    rows = [(i, q, a) for i, ex in enumerate(examples) for q, a in ex]
+    lm, out = model.lm, {}
+    for name, e in (("true", emb), ("shuffled", emb[perm])):
+        total, count = 0.0, 0
+        for s in range(0, len(rows), batch_size):
+            chunk = rows[s:s + batch_size]
+            k = sum(min(len(ids), lm.max_answer_tokens - 1) + 1 for ids in lm.token_ids([a for *_, a in chunk]))   # tokens + eos
+            total += k * float(prefix_lm_loss(lm, e[[i for i, _, _ in chunk]], [a for *_, a in chunk], [q for _, q, _ in chunk]))
+            count += k
+        out[name] = total / count
+    out["gap"] = out["shuffled"] - out["true"]
+    return out
+
+# %% ../../nbs/experiments/14_pretraining.ipynb #9ff602d6
+def probe_labels(sw, ins) -> dict:
+    "Per probe, (corpus, label per clip or None) from one split's metadata: count and background (SoundWorld), register and loudness (Instruments)."
+    return {"count": ("soundworld", [COUNT_WORDS.get(c) for c in sw["count"]]),
+            "background": ("soundworld", [b or "none" for b in sw["background"]]),
+            "register": ("instruments", [register_label(p) if l in INSTRUMENTS else None for p, l in zip(ins["pitch"], ins["label"])]),
+            "loudness": ("instruments", [loudness_label(v, d) for v, d in zip(ins["velocity"], ins["loudness_db"])])}
+
+def linear_probe(x_train, y_train, x_test, y_test, weight_decay: float = 1e-3, iters: int = 100) -> float:
+    "Test accuracy (%) of a multinomial logistic regression (L2 penalty, full-batch L-BFGS) fitted on standardised training features."
+    classes = sorted(set(y_train))
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    xtr, xte = (x_train - mu) / sd, (x_test - mu) / sd
+    ytr = torch.tensor([classes.index(y) for y in y_train])
+    w = torch.zeros(xtr.shape[1], len(classes), requires_grad=True)
+    b = torch.zeros(len(classes), requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=iters, line_search_fn="strong_wolfe")
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xtr @ w + b, ytr) + weight_decay * (w ** 2).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad(): pred = [classes[i] for i in (xte @ w + b).argmax(1).tolist()]
+    return 100 * float(np.mean([p == y for p, y in zip(pred, y_test)]))
+
+@torch.no_grad()
+def linear_probes(embed_fn, data: dict, batch_size: int = 128) -> dict:
+    "Per probe in PROBES, the test accuracy (%) of a linear probe on frozen embeddings `embed_fn(waves)`, fitted on the training clips."
+    emb = {s: {c: torch.cat([embed_fn(w[i:i + batch_size]) for i in range(0, len(w), batch_size)]).float()
+               for c, w in data["waves"][s].items()} for s in ("train", "test")}
+    out = {}
+    for name in PROBES:
+        corpus, ytr = data["probe"]["train"][name]
+        yte = data["probe"]["test"][name][1]
+        itr, ite = [i for i, y in enumerate(ytr) if y], [i for i, y in enumerate(yte) if y]
+        with torch.enable_grad():
+            out[name] = linear_probe(emb["train"][corpus][itr], [ytr[i] for i in itr], emb["test"][corpus][ite], [yte[i] for i in ite])
+    return out
 
 # %% ../../nbs/experiments/14_pretraining.ipynb #8ce24afe
-def pretraining_data(n: int, config) -> dict:
-    "SoundWorld + Instruments training splits of `n` clips each: 'waves' (N, samples), 'classes', 'examples', CLAP 'pairs', 'class_names'."
-    sw, ins = soundworld(n=n, seed=0)["train"], instruments(n=n, seed=0)["train"]
-    fe = FRONTENDS[config.frontend]
-    class_names = SOUNDWORLD_CLASSES + INSTRUMENT_CLASSES
-    return {"waves": torch.stack([prepare_audio(a, fe) for d in (sw, ins) for a in d["audio"]]),
-            "classes": [SOUNDWORLD_CLASSES.index(l) for l in sw["label"]]
-                       + [len(SOUNDWORLD_CLASSES) + INSTRUMENT_CLASSES.index(l) for l in ins["label"]],   # 51 classes, none shared
-            "examples": task_examples(sw, "soundworld") + task_examples(ins, "instruments"), "class_names": class_names,
-            "pairs": concatenate_datasets([d.select_columns(["audio", "caption"]) for d in (sw, ins)])}
+class ClipPairs(Dataset):
+    "Decoded training clips (N, samples) with their captions: the (wave, caption) items `train` takes as they are."
+    def __init__(self, waves: torch.Tensor, captions: list):
+        if len(waves) != len(captions): raise ValueError(f"ClipPairs: {len(waves)} clips but {len(captions)} captions")
+        self.waves, self.captions = waves, list(captions)
+    def __len__(self) -> int: return len(self.captions)
+    def __getitem__(self, i): return self.waves[i], self.captions[i]
 
-def train_arm(pretraining: str, config, data: dict, tasks, sz: dict, seed: int, device: str = "cpu", lr: float = 2e-3) -> dict:
-    "One arm and seed: pretrain the audio encoder as `pretraining` says, train a CLAP on it, score it; {'score', 'metrics', ...}."
+def pretraining_data(n: int, config) -> dict:
+    "SoundWorld + Instruments (`n` clips each, data seed 0): decoded 'waves' per split and corpus, training 'clips', 'captions', 'classes', 'examples' per split, 'probe' labels, 'tokenizer'."
+    fe = FRONTENDS[config.frontend]
+    corpora = {"soundworld": soundworld(n=n, seed=0), "instruments": instruments(n=n, seed=0)}
+    waves = {s: {c: torch.stack([prepare_audio(a, fe) for a in d[s]["audio"]]) for c, d in corpora.items()} for s in ("train", "valid", "test")}
+    examples = {s: [e for c, d in corpora.items() for e in task_examples(d[s], c)] for s in ("train", "valid")}
+    sw, ins = corpora["soundworld"]["train"], corpora["instruments"]["train"]
+    class_names = SOUNDWORLD_CLASSES + INSTRUMENT_CLASSES        # 51 classes, none shared
+    classes = [SOUNDWORLD_CLASSES.index(l) for l in sw["label"]] + [len(SOUNDWORLD_CLASSES) + INSTRUMENT_CLASSES.index(l) for l in ins["label"]]
+    texts = [t for s in examples for e in examples[s] for qa in e for t in qa]
+    return {"waves": waves, "clips": torch.cat(list(waves["train"].values())), "valid_clips": torch.cat(list(waves["valid"].values())),
+            "captions": list(sw["caption"]) + list(ins["caption"]), "classes": classes, "class_names": class_names,
+            "examples": examples, "tokenizer": InDomainTokenizer(texts),
+            "probe": {s: probe_labels(corpora["soundworld"][s], corpora["instruments"][s]) for s in ("train", "test")}}
+
+# %% ../../nbs/experiments/14_pretraining.ipynb #f27d62be
+def clap_audio_embed(model: CLAP):
+    "The pooled audio-encoder output of a CLAP (before its projection), as a function of waveforms: what the probes read."
+    def embed(wave):
+        out = model.audio_encoder(model.logmel(wave))
+        return out["embedding"] if isinstance(out, dict) else out
+    return embed
+
+def train_arm(pretraining: str, config, data: dict, tasks, sz: dict, seed: int, text_decoder=None, device: str = "cpu",
+              lr: float = 2e-3) -> dict:
+    "One arm and seed: pretrain the audio encoder as `pretraining` says (or not), probe it, put it in a fresh CLAP, train, probe and score it."
     if pretraining not in PRETRAININGS: raise ValueError(f"train_arm: pretraining={pretraining!r}; choose from {PRETRAININGS}")
-    t = time.perf_counter()
-    encoder_state, loss = None, None
-    if pretraining != PRETRAININGS[0]:
-        head = "class" if pretraining == "classification" else "text"
-        pre = AudioTaskModel(config, head=head, num_classes=len(data["class_names"]), seed=seed).to(pick_device(device))
-        hist = pretrain_audio_encoder(pre, data["waves"], data["examples"] if head == "text" else None,
-                                      data["classes"] if head == "class" else None, steps=sz["pretrain_steps"],
-                                      batch_size=sz["batch_size"], lr=lr, seed=seed, log_every=50)
-        encoder_state, loss = {k: v.detach().cpu() for k, v in pre.audio_encoder.state_dict().items()}, hist[-1]["loss"]
+    text = pretraining in (MULTITASK, CAPTION_ONLY)
+    if text and text_decoder is None: raise ValueError(f"train_arm: {pretraining!r} needs the text-pretrained decoder")
+    t, dev = time.perf_counter(), pick_device(device)
+    out = {"pretrain_loss": None, "pretrain_history": [], "probes_pretrained": None, "audio_usage": None}
+    state, clap_steps = None, sz["clap_steps"] + (sz["pretrain_steps"] if pretraining == SCRATCH else 0)   # same total steps
+    if pretraining != SCRATCH:
+        pre = AudioTaskModel(config, head="text" if text else "class", num_classes=len(data["class_names"]), seed=seed,
+                             decoder=(copy.deepcopy(text_decoder[0]), text_decoder[1]) if text else "tiny")
+        if text: pre.lm.set_train_decoder(False)                  # Pengi-style: the decoder stays as the text stage left it
+        train_ex = data["examples"]["train"] if pretraining == MULTITASK else [e[:1] for e in data["examples"]["train"]]
+        hist = pretrain_audio_encoder(pre.to(dev), data["clips"], train_ex if text else None, None if text else data["classes"],
+                                      steps=sz["pretrain_steps"], batch_size=sz["batch_size"], lr=lr, seed=seed, log_every=10)
+        pre = pre.cpu().eval()
+        out.update(pretrain_loss=hist[-1]["loss"], pretrain_history=hist, probes_pretrained=linear_probes(pre.embed, data))
+        if text:
+            valid = data["examples"]["valid"]
+            out["audio_usage"] = {"all questions": audio_usage_gap(pre, data["valid_clips"], valid, seed),
+                                  "caption": audio_usage_gap(pre, data["valid_clips"], [e[:1] for e in valid], seed)}
+        state = {k: v.detach().clone() for k, v in pre.audio_encoder.state_dict().items()}
     pretrain_s = time.perf_counter() - t
     torch.manual_seed(seed)
     model = CLAP(config)
-    if encoder_state is not None: model.audio_encoder.load_state_dict(encoder_state)
+    if state is not None: model.audio_encoder.load_state_dict(state)
     t = time.perf_counter()
-    train(model, data["pairs"], TrainConfig(max_steps=sz["clap_steps"], batch_size=sz["batch_size"], lr=lr, scheduler="cosine",
-                                            warmup_steps=min(20, sz["clap_steps"]), device=device, seed=seed, progress=False, log_every=50))
+    st = train(model, ClipPairs(data["clips"], data["captions"]),
+               TrainConfig(max_steps=clap_steps, batch_size=sz["batch_size"], lr=lr, scheduler="cosine",
+                           warmup_steps=min(20, clap_steps), device=device, seed=seed, progress=False, log_every=10))
     clap_s = time.perf_counter() - t
-    table, score = benchmark(model.cpu(), tasks)
-    return {"score": score, "pretrain_loss": loss, "pretrain_seconds": pretrain_s, "clap_seconds": clap_s,
-            "metrics": {f"{r.task} · {r.metric}": float(r.value) for r in table.itertuples()}}
+    model = model.cpu().eval()
+    table, score = benchmark(model, tasks)
+    return {"score": score, "metrics": {f"{r.task} · {r.metric}": float(r.value) for r in table.itertuples()}, **out,
+            "probes_clap": linear_probes(clap_audio_embed(model), data), "clap_steps": clap_steps,
+            "clap_history": [{"step": r["step"], "loss": r["loss"]} for r in st["history"] if r.get("kind") == "train"],
+            "pretrain_seconds": pretrain_s, "clap_seconds": clap_s}
 
 # %% ../../nbs/experiments/14_pretraining.ipynb #ef0c39ea
 def summarise(runs: list) -> dict:
-    "{'summary': {pretraining: [mean, std] of the Zero-Shot score}} over the seeds each arm ran."
-    return {"summary": {p: list(mean_std([r["score"] for r in runs if r["pretraining"] == p]))
-                        for p in PRETRAININGS if any(r["pretraining"] == p for r in runs)}}
+    "Per arm over its seeds, [mean, std]: 'summary' (Zero-Shot score), 'probes' ({stage: {probe: ...}}, %), 'audio_usage' ({questions: gap})."
+    arms = [p for p in PRETRAININGS if any(r["pretraining"] == p for r in runs)]
+    rs = {p: [r for r in runs if r["pretraining"] == p] for p in arms}
+    ms = lambda xs: list(mean_std(xs))
+    probes = {p: {stage: {k: ms([r[stage][k] for r in rs[p]]) for k in PROBES}
+                  for stage in ("probes_random", "probes_pretrained", "probes_clap") if all(r.get(stage) for r in rs[p])} for p in arms}
+    usage = {p: {q: ms([r["audio_usage"][q]["gap"] for r in rs[p]]) for q in rs[p][0]["audio_usage"]}
+             for p in arms if all(r.get("audio_usage") for r in rs[p])}
+    return {"summary": {p: ms([r["score"] for r in rs[p]]) for p in arms}, "probes": probes, "audio_usage": usage}
 
 CLAIMS = {   # id: (method arm, control arm, min_margin)
-    "multitask_vs_classification": ("multi-task (eq. 5)", "classification", 0.0),
-    "multitask_vs_scratch": ("multi-task (eq. 5)", "none (from scratch)", 0.0),
-    "classification_vs_scratch": ("classification", "none (from scratch)", 0.0),
+    "multitask_vs_matched_scratch": (MULTITASK, SCRATCH, 0.0),
+    "classification_vs_matched_scratch": (CLASSIFICATION, SCRATCH, 0.0),
+    "multitask_vs_caption_only": (MULTITASK, CAPTION_ONLY, 0.0),
 }
 
 def pretraining_claims(runs: list) -> list:
-    "The CLAIMS the runs can state: Zero-Shot score x 100 of one pretraining against another, per seed."
+    "The CLAIMS the runs can state: Zero-Shot score x 100 of one arm against another, per seed."
     val = lambda p: {r["seed"]: 100 * r["score"] for r in runs if r["pretraining"] == p}
-    note = lambda b: " (not compute-matched: the pretrained arm also had its pretraining steps)" if b == PRETRAININGS[0] else ""
-    return [c for c in (paired_claim(cid, f"A CLAP whose audio encoder was pretrained '{a}' beats one pretrained '{b}'{note(b)}, "
+    note = lambda b: " (same total steps: the scratch CLAP trains for the pretraining steps too)" if b == SCRATCH else ""
+    return [c for c in (paired_claim(cid, f"A CLAP whose audio encoder was pretrained '{a}' beats '{b}'{note(b)}, "
                                           f"by more than {m:g} points of Zero-Shot score (x100) in every seed.",
                                      "Zero-Shot score (x100)", a, b, val(a), val(b), m) for cid, (a, b, m) in CLAIMS.items())
             if c is not None]
 
 # %% ../../nbs/experiments/14_pretraining.ipynb #14163158
+def _probe_cell(stats: dict | None) -> str:
+    return "-" if not stats else " / ".join(f"{stats[k][0]:.0f}" for k in PROBES)
+
 def pretraining_table(runs: list) -> str:
-    "Markdown: per pretraining arm, the seeds, final pretraining loss, Zero-Shot score and each task (means over seeds)."
-    keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
-    lines = ["| audio encoder pretraining | seeds | final pretraining loss | Zero-Shot score | " + " | ".join(keys) + " |",
-             "|---|---|---:|---:|" + "---:|" * len(keys)]
-    for p in PRETRAININGS:
+    "Markdown: per arm, the seeds, CLAP steps, Zero-Shot score (x100, mean ± std and per seed), probes and audio-usage gaps."
+    t = summarise(runs)
+    lines = ["| audio encoder pretraining | seeds | CLAP steps | Zero-Shot score (x100) | per seed | probes: random encoder | "
+             "probes: after pretraining | probes: after CLAP | audio-usage gap (nats/token): all questions / caption |",
+             "|---|---|---:|---:|---|---|---|---|---|"]
+    for p, (m, s) in t["summary"].items():
         rs = [r for r in runs if r["pretraining"] == p]
-        if not rs: continue
-        m, s = mean_std([r["score"] for r in rs])
-        loss = "-" if rs[0]["pretrain_loss"] is None else f"{mean_std([r['pretrain_loss'] for r in rs])[0]:.3f}"
-        cells = [f"{mean_std([r['metrics'][k] for r in rs])[0]:.3f}" for k in keys]
-        lines.append(f"| {p} | {','.join(str(r['seed']) for r in rs)} | {loss} | {m:.3f} ± {s:.3f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        pr, us = t["probes"][p], t["audio_usage"].get(p)
+        per_seed = ", ".join(f"{100 * r['score']:.1f}" for r in rs)
+        gap = "-" if not us else " / ".join(f"{us[q][0]:.3f} ± {us[q][1]:.3f}" for q in us)
+        lines.append(f"| {p} | {','.join(str(r['seed']) for r in rs)} | {rs[0]['clap_steps']} | {100 * m:.1f} ± {100 * s:.1f} | "
+                     f"{per_seed} | {_probe_cell(pr.get('probes_random'))} | "
+                     f"{_probe_cell(pr.get('probes_pretrained'))} | {_probe_cell(pr.get('probes_clap'))} | {gap} |")
+    keys = list(dict.fromkeys(k for r in runs for k in r["metrics"]))
+    tasks = ["| audio encoder pretraining | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    for p in t["summary"]:
+        rs = [r for r in runs if r["pretraining"] == p]
+        tasks.append(f"| {p} | " + " | ".join(f"{100 * mean_std([r['metrics'][k] for r in rs])[0]:.1f}" for k in keys) + " |")
+    return ("\n".join(lines) + "\n\nProbes: linear-probe test accuracy (%) of " + " / ".join(PROBES) + ", mean over seeds.\n\n"
+            "Per task (x100, mean over seeds):\n\n" + "\n".join(tasks))
 
 def _save(out_dir, head: dict, runs: list, wall_seconds: float) -> dict:
     "Write pretraining.json and pretraining.md for the runs so far."
     s = head["settings"]
-    md = (f"Sizes: {s['sizes']}, lr {s['lr']}; CLAP preset 'tiny' (CNN14-tiny + frozen MiniLM). "
-          f"Mean ± sample std over the seeds that ran.\n\n" + pretraining_table(runs))
+    md = (f"Sizes: {s['sizes']}, lr {s['lr']}; CLAP preset 'tiny' (CNN14-tiny + frozen MiniLM); the text arms' decoder is a "
+          f"{s['decoder']} trained on the question/answer text first, then frozen. Mean ± sample std over the seeds that ran.\n\n"
+          + pretraining_table(runs))
     return write_results(out_dir, head, runs, summarise(runs), pretraining_claims(runs), md, wall_seconds)
 
 # %% ../../nbs/experiments/14_pretraining.ipynb #6d938d99
+DECODER = dict(layers=2, width=128, heads=2)     # the in-domain decoder: a small GPT-2, not GPT-2 base
+
 def run(size: str = "tiny", seeds=(0, 1, 2), out_dir="experiments/results", device: str = "cpu", command: str | None = None,
         progress: bool = False, steps: int | None = None, lr: float = 2e-3, pretrainings=PRETRAININGS) -> dict:
-    "Pretrain CNN14 not at all / on classification / on many tasks (eq. 5), a tiny CLAP on each, scored with the suite; writes pretraining.{json,md}."
+    "Each arm per seed (matched-steps scratch, classification, multi-task and caption-only with a frozen text-first decoder), scored, probed; writes pretraining.{json,md}."
     t0 = time.perf_counter()                                   # wall time includes making the data
     sz = pick_size(PRETRAIN_SIZES, size, "pretraining.run")
     if steps is not None: sz["pretrain_steps"] = sz["clap_steps"] = int(steps)
@@ -126,14 +300,26 @@ def run(size: str = "tiny", seeds=(0, 1, 2), out_dir="experiments/results", devi
     if not seeds: raise ValueError("pretraining.run: give at least one seed")
     config = CLAP_PRESETS["tiny"]
     data, tasks = pretraining_data(sz["n"], config), embedded_tasks(n=sz["n"], seed=0)
-    head = header("pretraining", "clapbook.experiments.pretraining", "Multi-task audio pretraining in miniature (paper 1, HTSAT-22 vs HTSAT)",
-                  size, seeds, device, command, dict(sizes=sz, lr=lr, pretrainings=list(pretrainings)),
+    decoder_words = f"{DECODER['layers']}-layer GPT-2 of width {DECODER['width']} over the corpora's {len(data['tokenizer'])} tokens"
+    head = header("pretraining", "clapbook.experiments.pretraining", "Multi-task audio pretraining against a fair baseline (paper 1, HTSAT-22)",
+                  size, seeds, device, command, dict(sizes=sz, lr=lr, pretrainings=list(pretrainings), decoder=decoder_words),
                   runs_planned=len(seeds) * len(pretrainings))
     runs, out = [], None
+    qa = [x for e in data["examples"]["train"] for x in e]
     for seed in seeds:
+        rnd = AudioTaskModel(config, head="class", num_classes=len(data["class_names"]), seed=seed).eval()
+        extra = {"probes_random": linear_probes(rnd.embed, data)}
+        decoder = None
+        if any(p in (MULTITASK, CAPTION_ONLY) for p in pretrainings):
+            t = time.perf_counter()
+            decoder = in_domain_decoder(data["tokenizer"], seed, **DECODER)
+            hist = pretrain_text_decoder(decoder, qa, rnd.audio_encoder.embedding_dim, sz["text_steps"], seed=seed, log_every=10)
+            extra.update(text_decoder_history=hist, text_decoder_seconds=time.perf_counter() - t)
         for p in pretrainings:
-            runs.append({"pretraining": p, "seed": seed, **train_arm(p, config, data, tasks, sz, seed, device, lr)})
-            if progress: print(f"{p} seed {seed}: score {runs[-1]['score']:.3f}", flush=True)
+            r = train_arm(p, config, data, tasks, sz, seed, decoder, device, lr)
+            runs.append({"pretraining": p, "seed": seed, **r, **{k: v for k, v in extra.items() if p in (MULTITASK, CAPTION_ONLY)
+                                                                     or k == "probes_random"}})
+            if progress: print(f"{p} seed {seed}: score {100 * r['score']:.1f} ({r['pretrain_seconds'] + r['clap_seconds']:.0f} s)", flush=True)
             out = _save(out_dir, head, runs, time.perf_counter() - t0)
     return out
 
