@@ -42,11 +42,10 @@ ARMS = {   # arm: (what it is, λ of its T-CLAP fine-tune)
 }
 RECIPE = dict(pretrain_lr=2e-3, finetune_lr=1e-3, pretrain_warmup=20, finetune_warmup=10, pairs_per_triplet=1,
               min_share=0.15, three_event_share=0.3, text_layers=1)
-TEMPORAL_SIZES = {   # SoundWorld clips, validation (curve) and test temporal examples, batch, (pretrain, fine-tune) steps per arm
-    "test": dict(n_clips=160, n_valid=16, n_test=24, batch_size=16, steps={"cnn14": (4, 4), "htsat": (2, 2), "htsat-nofold": (2, 2)}),
-    "tiny": dict(n_clips=1024, n_valid=300, n_test=1000, batch_size=32,
-                 steps={"cnn14": (200, 400), "htsat": (100, 100), "htsat-nofold": (200, 400)}),
-    "full": dict(n_clips=8192, n_valid=1000, n_test=4000, batch_size=128, steps={a: (3000, 3000) for a in ARMS}),
+TEMPORAL_SIZES = {   # SoundWorld clips, validation (curve) and test temporal examples; per arm (pretraining steps, fine-tuning steps, batch)
+    "test": dict(n_clips=160, n_valid=16, n_test=24, steps={"cnn14": (4, 4, 16), "htsat": (2, 2, 16), "htsat-nofold": (2, 2, 16)}),
+    "tiny": dict(n_clips=1024, n_valid=200, n_test=1000, steps={"cnn14": (200, 400, 32), "htsat": (100, 100, 16), "htsat-nofold": (200, 300, 32)}),
+    "full": dict(n_clips=8192, n_valid=1000, n_test=4000, steps={a: (3000, 3000, 128) for a in ARMS}),
 }
 METRICS = {"t_classify_t2a": "T-Classify T2A", "t_classify_a2t": "T-Classify A2T", "r1_t2a": "R@1 text->audio",
            "r1_a2t": "R@1 audio->text", "zero_shot": "zero-shot acc.", "reversal_cos": "cos(clip, reversed clip) x100",
@@ -189,8 +188,8 @@ def _curve_fn(data: dict, points: list):
 
 def run_arm(arm: str, data: dict, sz: dict, seed: int, device: str = "cpu", progress: bool = False) -> dict:
     "The three stages of one arm and seed: {'results', 'groups', 'curves', 'fold', 'train_seconds'}."
-    pre, fine = sz["steps"][arm]
-    cfg = dict(batch_size=sz["batch_size"], scheduler="cosine", device=device, seed=seed, progress=progress, log_every=50)
+    pre, fine, batch = sz["steps"][arm]
+    cfg = dict(batch_size=batch, scheduler="cosine", device=device, seed=seed, progress=progress, log_every=50)
     base = build_clap(arm, seed)
     t = time.perf_counter()
     train(base, data["pairs"], TrainConfig(max_steps=pre, lr=RECIPE["pretrain_lr"], warmup_steps=RECIPE["pretrain_warmup"], **cfg))
@@ -278,10 +277,9 @@ def _save(out_dir, head: dict, runs: list, wall_seconds: float) -> dict:
     "Write temporal.json and temporal.md for the runs so far."
     s = head["settings"]
     summary, groups = summarise(runs, s["arms"]), summarise_groups(runs, s["arms"])
-    steps = "; ".join(f"{a}: {p} pretraining + {f} fine-tuning steps, λ = {ARMS[a][1]:g}" for a, (p, f) in s["sizes"]["steps"].items()
-                      if a in s["arms"])
-    md = (f"SoundWorld clips {s['sizes']['n_clips']}, batch {s['sizes']['batch_size']}, {s['sizes']['n_test']} temporal test examples "
-          f"per seed; {steps}. Recipe: {s['recipe']}. Percent, mean ± sample std over the seeds that ran.\n\n"
+    steps = "; ".join(f"{a}: {p} pretraining + {f} fine-tuning steps at batch {b}, λ = {ARMS[a][1]:g}"
+                      for a, (p, f, b) in s["sizes"]["steps"].items() if a in s["arms"])
+    md = (f"SoundWorld clips {s['sizes']['n_clips']}, {s['sizes']['n_test']} temporal test examples per seed; {steps}. Recipe: {s['recipe']}. Percent, mean ± sample std over the seeds that ran.\n\n"
           + results_table(summary) + "\n\nT-Classify T2A / A2T by group:\n\n" + groups_table(groups))
     return write_results(out_dir, head, runs, {"stages": list(STAGES), "metrics": METRICS, "summary": summary, "groups": groups},
                          temporal_claims(runs), md, wall_seconds)
