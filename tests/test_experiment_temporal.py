@@ -89,7 +89,9 @@ def test_fold_diagnostic_sees_the_band_swap_on_the_fold():
 def test_claims_name_the_departure_and_use_the_own_control():
     runs = [{"arm": a, "seed": s, "results": {st: {k: 50.0 + (30.0 if st == ex.STAGES[2] else 0.0) for k in ex.METRICS}
                                               for st in ex.STAGES}} for a in ex.ARMS for s in (0, 1, 2)]
-    runs[-1]["results"][ex.STAGES[1]]["t_classify_a2t"] = 66.0                  # nofold, seed 2: a margin of 14 only
+    nofold2 = next(r for r in runs if r["arm"] == "htsat-nofold" and r["seed"] == 2)
+    nofold2["results"][ex.STAGES[1]]["t_classify_a2t"] = 66.0                    # a margin of 14 only
+    next(r for r in runs if r["arm"] == "htsat")["results"][ex.STAGES[2]]["t_classify_t2a"] = 0.0   # the faithful arm is no claim
     cl = {c["id"]: c for c in ex.temporal_claims(runs)}
     assert list(cl) == ["cnn14_t2a", "cnn14_a2t", "htsat_t2a", "htsat_a2t"]
     assert cl["cnn14_t2a"]["holds"] and cl["htsat_t2a"]["holds"] and not cl["htsat_a2t"]["holds"]
