@@ -219,12 +219,16 @@ def run_and_check(mod, name, tmp_path, ids, **kw):
 def test_temporal_end_to_end(tmp_path):
     import clapbook.experiments.temporal as ex
     res, md = run_and_check(ex, "temporal", tmp_path, ["cnn14_t2a", "cnn14_a2t", "htsat_t2a", "htsat_a2t"])
-    assert list(res["summary"]) == ["tiny", "htsat-minilm"] and list(res["summary"]["tiny"]) == list(ex.STAGES)
+    assert list(res["summary"]) == list(ex.ARMS) and list(res["summary"]["cnn14"]) == list(ex.STAGES)
+    assert list(res["groups"]["htsat"][ex.STAGES[2]]) == list(ex.GROUPS)
     c = res["claims"][0]
-    run = next(r for r in res["runs"] if r["preset"] == "tiny")
+    run = next(r for r in res["runs"] if r["arm"] == "cnn14")
     assert (c["method_per_seed"], c["control_per_seed"]) == ([run["results"][ex.STAGES[2]]["t_classify_t2a"]],
                                                              [run["results"][ex.STAGES[1]]["t_classify_t2a"]])
-    with pytest.raises(ValueError, match="unknown presets"): ex.run(size="test", out_dir=tmp_path, presets=("nope",))
+    h = next(c for c in res["claims"] if c["id"] == "htsat_t2a")
+    nofold = next(r for r in res["runs"] if r["arm"] == "htsat-nofold")
+    assert h["control_per_seed"] == [nofold["results"][ex.STAGES[1]]["t_classify_t2a"]]     # its own control
+    with pytest.raises(ValueError, match="unknown arms"): ex.run(size="test", out_dir=tmp_path, arms=("nope",))
 
 
 def test_curation_end_to_end(tmp_path):

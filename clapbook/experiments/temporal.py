@@ -1,6 +1,7 @@
 """Paper 3's experiment at toy size: a CLAP, the same fine-tuned with the contrastive loss only, and
-T-CLAP fine-tuned with L_c + λ L_t, for a CNN14 and an HTS-AT audio encoder over several
-seeds, scored on T-Classify, retrieval and zero-shot accuracy; writes `temporal.json` and `temporal.md`.
+T-CLAP fine-tuned with L_c + λ L_t, for a CNN14 and two HTS-AT audio encoders (the published
+layout and one without its fold) over several seeds, scored on T-Classify by connector, event
+count and seam position, retrieval and zero-shot accuracy; writes `temporal.json` and `temporal.md`.
 
 Docs: https://clapbook.github.io/clapbook/nbs/experiments/temporal.html.md"""
 
@@ -9,143 +10,306 @@ Docs: https://clapbook.github.io/clapbook/nbs/experiments/temporal.html.md"""
 # %% ../../nbs/experiments/09_temporal.ipynb #4ac6943f
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
+from ..audio_encoders import normalize_mels, spec_to_image
 from ..evaluate import evaluate_retrieval, evaluate_zero_shot
 from ..model import CLAP, CLAP_PRESETS
 from ..sounds import soundworld
-from ..temporal import TemporalMix, collate_temporal, evaluate_temporal, event_bank, tclap_loss_fn, temporal_set
+from ..temporal import TEMPORAL_CONNECTORS, TemporalMix, collate_temporal, event_bank, tclap_loss_fn, temporal_set
 from ..train import TrainConfig, train
 from .results import header, mean_std, merge_parts, paired_claim, pick_size, read_results, write_results
 
 # %% auto #0
-__all__ = ['TEMPORAL_SIZES', 'STAGES', 'METRICS', 'CLAIMS', 'temporal_presets', 'evaluate_stage', 'train_stages', 'summarise',
-           'temporal_claims', 'results_table', 'run', 'merge']
+__all__ = ['STAGES', 'ARMS', 'RECIPE', 'TEMPORAL_SIZES', 'METRICS', 'GROUPS', 'SEAM_BINS', 'CLAIMS', 'SHOWN_GROUPS', 'build_clap',
+           'train_top_text_layers', 'temporal_outcomes', 'seam_from_middle', 'group_scores', 'evaluate_stage',
+           'fold_diagnostic', 'seed_data', 'run_arm', 'summarise', 'summarise_groups', 'temporal_claims',
+           'results_table', 'groups_table', 'run', 'merge']
 
 # %% ../../nbs/experiments/09_temporal.ipynb #86c65de5
-TEMPORAL_SIZES = {   # SoundWorld clips, temporal test examples, steps, batch
-    "test": dict(n_clips=160, n_test=24, pretrain_steps=4, finetune_steps=4, batch_size=16),
-    "tiny": dict(n_clips=1024, n_test=200, pretrain_steps=200, finetune_steps=200, batch_size=32),
-    "full": dict(n_clips=8192, n_test=2000, pretrain_steps=3000, finetune_steps=3000, batch_size=128),
-}
 STAGES = ("CLAP (baseline)", "fine-tuned, L_c only", "T-CLAP, L_c + λ L_t")
+ARMS = {   # arm: (what it is, λ of its T-CLAP fine-tune), in the order they run (the claims' arms first)
+    "cnn14": ("CNN14", 1.0),
+    "htsat-nofold": ("HTS-AT without the fold (a departure: spec_size 64, the clip as one band, freq_ratio 1)", 2.0),
+    "htsat": ("HTS-AT, faithful (the published layout: the 2 s spectrogram folded into two bands, freq_ratio 2)", 1.0),
+}
+RECIPE = dict(pretrain_lr=2e-3, finetune_lr=1e-3, pretrain_warmup=20, finetune_warmup=10, pairs_per_triplet=1,
+              min_share=0.15, three_event_share=0.3, text_layers=1)
+TEMPORAL_SIZES = {   # SoundWorld clips, validation (curve) and test temporal examples; per arm (pretraining steps, fine-tuning steps, batch)
+    "test": dict(n_clips=160, n_valid=16, n_test=24, steps={"cnn14": (4, 4, 16), "htsat-nofold": (2, 2, 16), "htsat": (2, 2, 16)}),
+    "tiny": dict(n_clips=1024, n_valid=200, n_test=1000, steps={"cnn14": (200, 300, 32), "htsat-nofold": (150, 300, 32), "htsat": (100, 80, 16)}),
+    "full": dict(n_clips=8192, n_valid=1000, n_test=4000, steps={a: (3000, 3000, 128) for a in ARMS}),
+}
 METRICS = {"t_classify_t2a": "T-Classify T2A", "t_classify_a2t": "T-Classify A2T", "r1_t2a": "R@1 text->audio",
-           "r1_a2t": "R@1 audio->text", "zero_shot": "zero-shot acc.", "reversal_cos": "cos(clip, reversed) x100"}
+           "r1_a2t": "R@1 audio->text", "zero_shot": "zero-shot acc.", "reversal_cos": "cos(clip, reversed clip) x100",
+           "text_cos": "cos(caption, reversed caption) x100"}
 
-def temporal_presets() -> dict:
-    "The CLAP configs this experiment can compare: chapter 05's presets plus 'htsat-minilm', HTS-AT with the tiny preset's frozen MiniLM."
-    return {**CLAP_PRESETS, "htsat-minilm": replace(CLAP_PRESETS["tiny"], audio_encoder="htsat")}
+def build_clap(arm: str, seed: int = 0) -> CLAP:
+    "The arm's CLAP initialised from `seed`: chapter 05's tiny preset (CNN14, frozen MiniLM), or the same with a tiny HTS-AT (folded or not)."
+    if arm not in ARMS: raise ValueError(f"build_clap: unknown arm {arm!r}; choose from {list(ARMS)}")
+    torch.manual_seed(seed)
+    base = CLAP_PRESETS["tiny"]
+    if arm == "cnn14": return CLAP(base)
+    return CLAP(replace(base, audio_encoder="htsat", audio_config={"spec_size": 64} if arm == "htsat-nofold" else {}))
+
+# %% ../../nbs/experiments/09_temporal.ipynb #trn7x7l2
+def train_top_text_layers(model: CLAP, n_layers: int = 1) -> CLAP:
+    "Let the top `n_layers` of the frozen BERT-family text tower train (mean pooling); the states entering them are cached per caption."
+    enc = model.text_encoder
+    layers = getattr(getattr(enc.model, "encoder", None), "layer", None)
+    if layers is None or enc.pooling != "mean" or not model.config.freeze_text_encoder:
+        raise ValueError("train_top_text_layers: needs a frozen BERT-family text tower with mean pooling (the tiny preset's MiniLM)")
+    if not 1 <= n_layers <= len(layers): raise ValueError(f"train_top_text_layers: n_layers must be in [1, {len(layers)}], got {n_layers}")
+    cut, cache = len(layers) - n_layers, {}
+    for layer in layers[cut:]: layer.requires_grad_(True)
+
+    def encode_text(input_ids=None, attention_mask=None, inputs_embeds=None) -> torch.Tensor:
+        if inputs_embeds is not None: raise ValueError("train_top_text_layers: token embeddings are not supported, pass input_ids")
+        if attention_mask is None: attention_mask = torch.ones_like(input_ids)
+        keys = [tuple(ids[m].tolist()) for ids, m in zip(input_ids.cpu(), attention_mask.bool().cpu())]
+        todo = [i for i, k in enumerate(keys) if k not in cache]
+        if todo:
+            with torch.no_grad():
+                h = enc.model(input_ids=input_ids[todo], attention_mask=attention_mask[todo], output_hidden_states=True).hidden_states[cut]
+            for i, row in zip(todo, h): cache[keys[i]] = row[:len(keys[i])].clone()
+        h = pad_sequence([cache[k] for k in keys], batch_first=True)
+        real = torch.arange(h.shape[1], device=h.device)[None] < torch.tensor([len(k) for k in keys], device=h.device)[:, None]
+        additive = (~real)[:, None, None, :].to(h.dtype) * torch.finfo(h.dtype).min   # (batch, 1, 1, length): padding masked out
+        for layer in layers[cut:]:
+            h = layer(h, attention_mask=additive)
+            h = h[0] if isinstance(h, tuple) else h
+        pooled = h.masked_fill(~real.unsqueeze(-1), 0).sum(1) / real.sum(1, keepdim=True).to(h.dtype)
+        return model.text_projection(pooled)
+
+    model.encode_text = encode_text              # this instance only; `embed_text` and `forward` call it
+    model.text_top_layers_cache = cache
+    return model
 
 # %% ../../nbs/experiments/09_temporal.ipynb #19eb24e6
-def evaluate_stage(model, corpus_test, test_set) -> dict:
-    "T-Classify both ways, retrieval R@1 both ways, zero-shot accuracy (percent), and 100 x the clip-to-reversed-clip cosine."
-    tc, ret = evaluate_temporal(model, test_set), evaluate_retrieval(model, corpus_test)
-    return {"t_classify_t2a": tc["text_to_audio"], "t_classify_a2t": tc["audio_to_text"],
-            "r1_t2a": 100 * ret["text_to_audio/R@1"], "r1_a2t": 100 * ret["audio_to_text/R@1"],
-            "zero_shot": 100 * evaluate_zero_shot(model, corpus_test)["accuracy"], "reversal_cos": 100 * tc["reversal_cosine"]}
+def temporal_outcomes(model, examples: list[dict], batch_size: int = 64) -> dict:
+    "Per example: `t2a` (the clip prefers its caption to the reversed one) and `a2t` (the caption prefers its clip to the reversed one); mean cosines clip/reversed clip and caption/reversed caption."
+    sr = examples[0]["sample_rate"]
+    audio = lambda key: F.normalize(model.embed_audio([x[key] for x in examples], batch_size=batch_size, sample_rate=sr).double(), dim=-1)
+    text = lambda key: F.normalize(model.embed_text([x[key] for x in examples], batch_size=batch_size).double(), dim=-1)
+    a, na, t, nt = audio("audio"), audio("negative_audio"), text("caption"), text("negative_caption")
+    s = (a * t).sum(-1)
+    return {"t2a": (s > (a * nt).sum(-1)).numpy(), "a2t": (s > (na * t).sum(-1)).numpy(),
+            "reversal_cos": float((a * na).sum(-1).mean()), "text_cos": float((t * nt).sum(-1).mean())}
 
-def train_stages(config, corpus, bank_train, test_set, sz: dict, seed: int, device: str = "cpu", lam: float = 0.5,
-                 pairs_per_triplet: int = 4, lr: float = 2e-3, progress: bool = False) -> tuple[dict, list]:
-    "The three arms for one CLAP config and seed: ({stage: metrics}, [training seconds per stage])."
-    pairs = corpus["train"].select_columns(["audio", "caption", "label"])
-    torch.manual_seed(seed)
-    model = CLAP(config)
-    cfg = dict(batch_size=sz["batch_size"], scheduler="cosine", device=device, seed=seed, progress=progress, log_every=50)
-    t = time.perf_counter()
-    train(model, pairs, TrainConfig(max_steps=sz["pretrain_steps"], lr=lr, warmup_steps=20, **cfg))
-    seconds = [time.perf_counter() - t]
-    results = {STAGES[0]: evaluate_stage(model, corpus["test"], test_set)}
-    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    for stage, stage_lam in ((STAGES[1], 0.0), (STAGES[2], lam)):
-        model.load_state_dict(start)
-        mix = TemporalMix(pairs, bank_train, model.sample_rate, model.frontend.clip_seconds, pairs_per_triplet, seed=seed)
-        t = time.perf_counter()
-        train(model, mix, TrainConfig(max_steps=sz["finetune_steps"], lr=lr / 2, warmup_steps=10, **cfg),
-              loss_fn=tclap_loss_fn(stage_lam), collate_fn=collate_temporal)
-        seconds.append(time.perf_counter() - t)
-        results[stage] = evaluate_stage(model, corpus["test"], test_set)
-    return results, seconds
+def seam_from_middle(x: dict) -> float:
+    "Seconds from the clip's middle (the faithful HTS-AT's fold) to the nearest onset of a later event."
+    mid = len(x["audio"]) / x["sample_rate"] / 2
+    return min(abs(e["onset"] - mid) for e in x["events"][1:])
 
-# %% ../../nbs/experiments/09_temporal.ipynb #e416d63c
-def summarise(runs: list, presets) -> dict:
-    "{preset: {stage: {metric: [mean, std], 'seeds': [...]}}} over the seeds each preset has run."
+GROUPS = {"after": lambda x: x["connector"] == "after",
+          "2 events, other connectors": lambda x: len(x["labels"]) == 2 and x["connector"] != "after",
+          "2 events": lambda x: len(x["labels"]) == 2, "3 events": lambda x: len(x["labels"]) == 3,
+          "seam on the fold (< 0.1 s)": lambda x: len(x["labels"]) == 2 and seam_from_middle(x) < 0.1,
+          "seam inside a band (> 0.3 s)": lambda x: len(x["labels"]) == 2 and seam_from_middle(x) > 0.3,
+          **{f"connector '{c}'": (lambda c: lambda x: x["connector"] == c)(c) for k in (2, 3) for c in TEMPORAL_CONNECTORS[k]}}
+
+def group_scores(examples: list[dict], outcomes: dict) -> dict:
+    "{group: {'t2a', 'a2t' (percent, None for an empty group), 'n'}} for every group of `GROUPS`."
     out = {}
-    for preset in [p for p in presets if any(r["preset"] == p for r in runs)]:
-        rs = [r for r in runs if r["preset"] == preset]
-        out[preset] = {stage: {**{k: list(mean_std([r["results"][stage][k] for r in rs])) for k in METRICS},
-                               "seeds": [r["seed"] for r in rs]} for stage in STAGES}
+    for g, member in GROUPS.items():
+        m = np.array([member(x) for x in examples], dtype=bool)
+        pct = lambda ok: float(100 * ok[m].mean()) if m.any() else None
+        out[g] = {"t2a": pct(outcomes["t2a"]), "a2t": pct(outcomes["a2t"]), "n": int(m.sum())}
     return out
 
-# id: (preset, metric, min_margin, what the encoder arm is)
-CLAIMS = {"cnn14_t2a": ("tiny", "t_classify_t2a", 20.0, "CNN14"),
-          "cnn14_a2t": ("tiny", "t_classify_a2t", 15.0, "CNN14"),
-          "htsat_t2a": ("htsat-minilm", "t_classify_t2a", 15.0, "HTS-AT (the faithful arm: published architecture, mean pooling)"),
-          "htsat_a2t": ("htsat-minilm", "t_classify_a2t", 0.0, "HTS-AT (the faithful arm: published architecture, mean pooling)")}
+def evaluate_stage(model, data: dict) -> tuple[dict, dict]:
+    "({metric: value} in percent, {group: T-Classify}) of `model` on one seed's test temporal examples and SoundWorld test split."
+    o = temporal_outcomes(model, data["test"])
+    ret = evaluate_retrieval(model, data["corpus"]["test"])
+    metrics = {"t_classify_t2a": float(100 * o["t2a"].mean()), "t_classify_a2t": float(100 * o["a2t"].mean()),
+               "r1_t2a": 100 * ret["text_to_audio/R@1"], "r1_a2t": 100 * ret["audio_to_text/R@1"],
+               "zero_shot": 100 * evaluate_zero_shot(model, data["corpus"]["test"])["accuracy"],
+               "reversal_cos": 100 * o["reversal_cos"], "text_cos": 100 * o["text_cos"]}
+    return metrics, group_scores(data["test"], o)
+
+# %% ../../nbs/experiments/09_temporal.ipynb #f0ld0002
+SEAM_BINS = {"on the fold (< 0.1 s)": (0.0, 0.1), "near it (0.1-0.3 s)": (0.1, 0.3), "inside a band (> 0.3 s)": (0.3, np.inf)}
+
+def fold_diagnostic(model, examples: list[dict], max_examples: int = 300) -> dict | None:
+    "For a folding HTS-AT (freq_ratio > 1), by seam bin: image cosines of the reversed clip with the clip and with its band swap; the encoder's band-swap cosine. None for other encoders."
+    enc = model.audio_encoder
+    cfg = getattr(enc, "config", None)
+    if getattr(cfg, "freq_ratio", 1) < 2: return None
+    ex = [x for x in examples if len(x["labels"]) == 2][:max_examples]
+    if not ex: return None
+    model.eval()
+    with torch.no_grad():
+        image = lambda key: spec_to_image(normalize_mels(enc.bn0, model.logmel(torch.from_numpy(np.stack([x[key] for x in ex])).to(model.device))),
+                                          cfg.spec_size, cfg.freq_ratio)
+        pos, neg = image("audio"), image("negative_audio")
+        swapped = torch.roll(pos, pos.shape[-2] // cfg.freq_ratio, dims=-2)      # the bands rolled by one: for two bands, swapped
+        def embed(img):
+            x = enc.patch_embed(img)
+            for stage in enc.layers: x = stage(x)
+            return F.normalize(model.audio_projection(enc.norm(x).mean(1)), dim=-1)
+        cos = lambda u, v: F.cosine_similarity(u.flatten(1), v.flatten(1)).cpu().numpy()
+        img_plain, img_swap, emb_swap = cos(neg, pos), cos(neg, swapped), (embed(pos) * embed(swapped)).sum(-1).cpu().numpy()
+    seam = np.array([seam_from_middle(x) for x in ex])
+    bins = {}
+    for name, (lo, hi) in SEAM_BINS.items():
+        m = (seam >= lo) & (seam < hi)
+        mean = lambda v: float(v[m].mean()) if m.any() else None
+        bins[name] = {"n": int(m.sum()), "img_cos": mean(img_plain), "img_swap_cos": mean(img_swap)}
+    return {"bins": bins, "band_swap_cos": float(emb_swap.mean())}
+
+# %% ../../nbs/experiments/09_temporal.ipynb #a7f3c0d1
+def seed_data(sz: dict, seed: int) -> dict:
+    "One seed's SoundWorld corpus, its plain training pairs and event bank, and the validation (curve) and test temporal examples."
+    corpus = soundworld(n=sz["n_clips"], seed=seed)
+    banks = {s: event_bank(corpus[s], name=f"soundworld/{s}") for s in ("train", "valid", "test")}
+    kw = dict(min_share=RECIPE["min_share"], three_event_share=RECIPE["three_event_share"])
+    return dict(corpus=corpus, pairs=corpus["train"].select_columns(["audio", "caption", "label"]), bank_train=banks["train"],
+                valid=temporal_set(banks["valid"], sz["n_valid"], seed=20_000 + seed, **kw),
+                test=temporal_set(banks["test"], sz["n_test"], seed=10_000 + seed, **kw))
+
+def _valid_point(model, data: dict) -> list:
+    "[T2A, A2T] T-Classify (percent) on the validation examples."
+    o = temporal_outcomes(model, data["valid"])
+    return [float(100 * o["t2a"].mean()), float(100 * o["a2t"].mean())]
+
+def _curve_fn(data: dict, points: list):
+    "A `valid_fn` for chapter 07's loop: appends `_valid_point` to `points`."
+    def valid_fn(model) -> float:
+        points.append(_valid_point(model, data))
+        return points[-1][0]
+    return valid_fn
+
+def run_arm(arm: str, data: dict, sz: dict, seed: int, device: str = "cpu", progress: bool = False) -> dict:
+    "The three stages of one arm and seed: {'results', 'groups', 'curves', 'fold', 'train_seconds'}."
+    pre, fine, batch = sz["steps"][arm]
+    cfg = dict(batch_size=batch, scheduler="cosine", device=device, seed=seed, progress=progress, log_every=50)
+    base = build_clap(arm, seed)
+    t = time.perf_counter()
+    train(base, data["pairs"], TrainConfig(max_steps=pre, lr=RECIPE["pretrain_lr"], warmup_steps=RECIPE["pretrain_warmup"], **cfg))
+    out = {"train_seconds": {STAGES[0]: time.perf_counter() - t}, "results": {}, "groups": {}, "curves": {}, "fold": {}}
+    key = ("mix", base.sample_rate, base.frontend.clip_seconds)            # one mix per seed, shared by the arms and stages
+    if key not in data:
+        data[key] = TemporalMix(data["pairs"], data["bank_train"], base.sample_rate, base.frontend.clip_seconds, RECIPE["pairs_per_triplet"],
+                                seed=seed, min_share=RECIPE["min_share"], three_event_share=RECIPE["three_event_share"])
+    start = _valid_point(base, data)
+    for stage, lam in zip(STAGES, (None, 0.0, ARMS[arm][1])):
+        if lam is None: model = base
+        else:
+            model, points = train_top_text_layers(copy.deepcopy(base), RECIPE["text_layers"]), []
+            t = time.perf_counter()
+            state = train(model, data[key], TrainConfig(max_steps=fine, lr=RECIPE["finetune_lr"], warmup_steps=RECIPE["finetune_warmup"], **cfg),
+                          valid_fn=_curve_fn(data, points), loss_fn=tclap_loss_fn(lam), collate_fn=collate_temporal)
+            out["train_seconds"][stage] = time.perf_counter() - t
+            steps = [h["step"] for h in state["history"] if h["kind"] == "valid"]
+            end = _valid_point(model, data)
+            out["curves"][stage] = [[0, *start]] + [[s, *p] for s, p in zip(steps, points) if s < fine] + [[fine, *end]]
+        out["results"][stage], out["groups"][stage] = evaluate_stage(model, data)
+        out["fold"][stage] = fold_diagnostic(model, data["test"])
+        model.to("cpu")
+    return out
+
+# %% ../../nbs/experiments/09_temporal.ipynb #e416d63c
+def summarise(runs: list, arms) -> dict:
+    "{arm: {stage: {metric: [mean, std], 'seeds': [...]}}} over the seeds each arm has run."
+    out = {}
+    for arm in [a for a in arms if any(r["arm"] == a for r in runs)]:
+        rs = [r for r in runs if r["arm"] == arm]
+        out[arm] = {stage: {**{k: list(mean_std([r["results"][stage][k] for r in rs])) for k in METRICS},
+                            "seeds": [r["seed"] for r in rs]} for stage in STAGES}
+    return out
+
+def summarise_groups(runs: list, arms) -> dict:
+    "{arm: {stage: {group: {'t2a': [mean, std], 'a2t': [mean, std], 'n': total}}}} over the seeds each arm has run."
+    out = {}
+    for arm in [a for a in arms if any(r["arm"] == a for r in runs)]:
+        rs = [r for r in runs if r["arm"] == arm]
+        ms = lambda vals: list(mean_std(vals)) if vals else None
+        out[arm] = {stage: {g: {d: ms([r["groups"][stage][g][d] for r in rs if r["groups"][stage][g][d] is not None])
+                                for d in ("t2a", "a2t")} | {"n": sum(r["groups"][stage][g]["n"] for r in rs)}
+                            for g in GROUPS} for stage in STAGES}
+    return out
+
+# id: (arm, metric, min_margin)
+CLAIMS = {"cnn14_t2a": ("cnn14", "t_classify_t2a", 20.0), "cnn14_a2t": ("cnn14", "t_classify_a2t", 15.0),
+          "htsat_t2a": ("htsat-nofold", "t_classify_t2a", 15.0), "htsat_a2t": ("htsat-nofold", "t_classify_a2t", 15.0)}
 
 def temporal_claims(runs: list) -> list:
-    "The CLAIMS that the runs so far can state: T-CLAP against its L_c-only control, per seed, in percent."
+    "The CLAIMS the runs so far can state: T-CLAP against its L_c-only control, per seed, in percent."
     out = []
-    for cid, (preset, metric, margin, arm) in CLAIMS.items():
-        val = lambda stage: {r["seed"]: r["results"][stage][metric] for r in runs if r["preset"] == preset}
-        out.append(paired_claim(cid, f"With the {arm} audio encoder, T-CLAP (L_c + λ L_t) beats the same baseline fine-tuned "
-                                     f"on the same data with L_c only by more than {margin:g} points of {METRICS[metric]} in every seed.",
+    for cid, (arm, metric, margin) in CLAIMS.items():
+        val = lambda stage: {r["seed"]: r["results"][stage][metric] for r in runs if r["arm"] == arm}
+        which = "the best HTS-AT variant, a departure from the published architecture: " if arm.startswith("htsat") else ""
+        out.append(paired_claim(cid, f"With the {which}{ARMS[arm][0]} audio encoder, T-CLAP (L_c + λ L_t, λ = {ARMS[arm][1]:g}) beats the "
+                                     f"same baseline fine-tuned on the same data with L_c only by more than {margin:g} points of "
+                                     f"{METRICS[metric]} in every seed.",
                                 f"{METRICS[metric]} (%)", STAGES[2], STAGES[1], val(STAGES[2]), val(STAGES[1]), margin))
     return [c for c in out if c is not None]
 
 # %% ../../nbs/experiments/09_temporal.ipynb #f2206164
+_fmt = lambda m: "–" if m is None else f"{m[0]:.1f} ± {m[1]:.1f}"
+SHOWN_GROUPS = ("after", "2 events, other connectors", "2 events", "3 events", "seam on the fold (< 0.1 s)", "seam inside a band (> 0.3 s)")
+
 def results_table(summary: dict) -> str:
     "A markdown table (mean ± std over seeds, percent) of `summarise`'s output."
-    lines = ["| audio encoder | model | seeds | " + " | ".join(METRICS.values()) + " |", "|---|---|---|" + "---:|" * len(METRICS)]
-    for preset, stages in summary.items():
+    lines = ["| arm | model | seeds | " + " | ".join(METRICS.values()) + " |", "|---|---|---|" + "---:|" * len(METRICS)]
+    for arm, stages in summary.items():
         for stage, m in stages.items():
-            cells = " | ".join(f"{m[k][0]:.1f} ± {m[k][1]:.1f}" for k in METRICS)
-            lines.append(f"| {preset} | {stage} | {','.join(map(str, m.get('seeds', [])))} | {cells} |")
+            lines.append(f"| {arm} | {stage} | {','.join(map(str, m.get('seeds', [])))} | " + " | ".join(_fmt(m[k]) for k in METRICS) + " |")
+    return "\n".join(lines)
+
+def groups_table(groups: dict) -> str:
+    "A markdown table of T-Classify T2A / A2T by group (mean ± std over seeds; n summed over seeds)."
+    lines = ["| arm | model | " + " | ".join(SHOWN_GROUPS) + " |", "|---|---|" + "---:|" * len(SHOWN_GROUPS)]
+    for arm, stages in groups.items():
+        for stage, g in stages.items():
+            lines.append(f"| {arm} | {stage} | " + " | ".join(f"{_fmt(g[k]['t2a'])} / {_fmt(g[k]['a2t'])} (n {g[k]['n']})"
+                                                           for k in SHOWN_GROUPS) + " |")
     return "\n".join(lines)
 
 def _save(out_dir, head: dict, runs: list, wall_seconds: float) -> dict:
     "Write temporal.json and temporal.md for the runs so far."
     s = head["settings"]
-    summary = summarise(runs, s["presets"])
-    md = (f"Sizes: {s['sizes']}; lambda = {s['lam']}, {s['pairs_per_triplet']} pairs per temporal triplet, lr {s['lr']} "
-          f"(fine-tuning: half). Percent, mean ± sample std over the seeds that ran; the last column is 100 x the mean cosine "
-          f"between a clip's embedding and its reversed twin's (100: the audio side cannot tell the orders apart).\n\n"
-          + results_table(summary))
-    return write_results(out_dir, head, runs, {"stages": list(STAGES), "metrics": METRICS, "summary": summary},
+    summary, groups = summarise(runs, s["arms"]), summarise_groups(runs, s["arms"])
+    steps = "; ".join(f"{a}: {p} pretraining + {f} fine-tuning steps at batch {b}, λ = {ARMS[a][1]:g}"
+                      for a, (p, f, b) in s["sizes"]["steps"].items() if a in s["arms"])
+    md = (f"SoundWorld clips {s['sizes']['n_clips']}, {s['sizes']['n_test']} temporal test examples per seed; {steps}. Recipe: {s['recipe']}. Percent, mean ± sample std over the seeds that ran.\n\n"
+          + results_table(summary) + "\n\nT-Classify T2A / A2T by group:\n\n" + groups_table(groups))
+    return write_results(out_dir, head, runs, {"stages": list(STAGES), "metrics": METRICS, "summary": summary, "groups": groups},
                          temporal_claims(runs), md, wall_seconds)
 
 # %% ../../nbs/experiments/09_temporal.ipynb #b9d5b530
 def run(size: str = "tiny", seeds=(0, 1, 2), out_dir="experiments/results", device: str = "cpu", command: str | None = None,
-        progress: bool = False, steps: int | None = None, presets=("tiny", "htsat-minilm"), lam: float = 0.5,
-        pairs_per_triplet: int = 4, lr: float = 2e-3) -> dict:
-    "Paper 3 in miniature: per preset and seed, the baseline, the L_c-only control and T-CLAP; writes out_dir/temporal.{json,md}."
+        progress: bool = False, arms=tuple(ARMS)) -> dict:
+    "Paper 3 in miniature: per arm and seed, the baseline, the L_c-only control and T-CLAP; writes out_dir/temporal.{json,md}."
     t0 = time.perf_counter()                                   # wall time includes making the data
     sz = pick_size(TEMPORAL_SIZES, size, "temporal.run")
-    if steps is not None: sz["pretrain_steps"] = sz["finetune_steps"] = int(steps)
-    configs = temporal_presets()
-    unknown = [p for p in presets if p not in configs]
-    if unknown: raise ValueError(f"temporal.run: unknown presets {unknown}; choose from {list(configs)}")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown: raise ValueError(f"temporal.run: unknown arms {unknown}; choose from {list(ARMS)}")
     if not seeds: raise ValueError("temporal.run: give at least one seed")
-    settings = dict(sizes=sz, presets=list(presets), lam=lam, pairs_per_triplet=pairs_per_triplet, lr=lr, device=device)
+    settings = dict(sizes=sz, arms=list(arms), recipe=RECIPE, lam={a: ARMS[a][1] for a in arms}, device=device)
     head = header("temporal", "clapbook.experiments.temporal", "T-CLAP in miniature (paper 3)", size, seeds, device, command, settings,
-                  runs_planned=len(seeds) * len(presets))
-    runs, out = [], None
-    for seed in seeds:
-        corpus = soundworld(n=sz["n_clips"], seed=seed)
-        bank_train = event_bank(corpus["train"], name="soundworld/train")
-        test_set = temporal_set(event_bank(corpus["test"], name="soundworld/test"), sz["n_test"], seed=10_000 + seed)
-        for preset in presets:
-            results, seconds = train_stages(configs[preset], corpus, bank_train, test_set, sz, seed, device, lam,
-                                            pairs_per_triplet, lr, progress)
-            runs.append({"preset": preset, "seed": seed, "results": results, "train_seconds": seconds})
-            if progress: print(preset, seed, {s: {k: round(v, 1) for k, v in r.items()} for s, r in results.items()}, flush=True)
+                  runs_planned=len(seeds) * len(arms))
+    runs, out, datas = [], None, {}
+    for arm in arms:
+        for seed in seeds:
+            if seed not in datas: datas[seed] = seed_data(sz, seed)     # made once per seed, shared by the arms
+            r = run_arm(arm, datas[seed], sz, seed, device, progress)
+            runs.append({"arm": arm, "seed": seed, **r})
+            if progress:
+                print(arm, seed, {s: {k: round(v, 1) for k, v in m.items()} for s, m in r["results"].items()},
+                      {s: round(v) for s, v in r["train_seconds"].items()}, f"{time.perf_counter() - t0:.0f}s", flush=True)
             out = _save(out_dir, head, runs, time.perf_counter() - t0)
     return out
 
 # %% ../../nbs/experiments/09_temporal.ipynb #6305fdf3
 def merge(parts, out_dir="experiments/results") -> dict:
     "Merge the temporal.json of parts run side by side (folders or files) into one out_dir/temporal.{json,md}."
-    head, runs = merge_parts(read_results(parts, "temporal"), key=("preset", "seed"), union=("presets",))
+    head, runs = merge_parts(read_results(parts, "temporal"), key=("arm", "seed"), union=("arms",))
     return _save(out_dir, head, runs, head["wall_seconds"])
