@@ -21,13 +21,14 @@ normalised embeddings) before anything is written.
 
 Writes benchmarks/results/embed_folder.json (command, machine, load, date) through `clapbook.files.write_json`.
 """
-import argparse, datetime, os, platform, subprocess, sys, time
+import argparse, os, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from record import header  # noqa: E402  (the provenance header every benchmark writes)
 
 TRANSFORMERS_LOOP = '''
 import sys
@@ -45,19 +46,6 @@ for i in range(0, len(files), batch):
         embeddings += list(model.get_audio_features(**inputs).pooler_output.numpy())
 pd.DataFrame({"file": files, "embedding": embeddings}).to_parquet(out)
 '''
-
-
-def header(argv) -> dict:
-    "Where the numbers came from: command, git state, date, machine."
-    import torch
-    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
-    return {"command": " ".join(filter(None, [env, "python", f"benchmarks/{Path(__file__).name}", *argv])),
-            "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "-uno")),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": {"cpu": cpu, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-                        "python": platform.python_version(), "torch": torch.__version__}}
 
 
 def build(work: Path) -> Path:

@@ -39,21 +39,25 @@ def machine() -> dict:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def command() -> str:
-    "The command line that ran this process, as a reader would retype it from the repository root."
+def command(argv=None) -> str:
+    "The command line that ran this process (with `argv` as its arguments if given), as a reader would retype it from the repository root."
     script = Path(sys.argv[0]).resolve()
     try: script = script.relative_to(ROOT)
     except ValueError: pass
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
-    return " ".join(filter(None, [env, "python", str(script), *sys.argv[1:]]))
+    return " ".join(filter(None, [env, "python", str(script), *(sys.argv[1:] if argv is None else argv)]))
+
+
+def header(argv=None) -> dict:
+    "Where numbers come from, taken now: the command, the git state, the date and the machine (take it when a long run starts)."
+    return {"command": command(argv), **git_state(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine()}
 
 
 def save_results(name: str, results: dict, path=None) -> Path:
     "Write `results` under a provenance header to benchmarks/results/NAME.json (or `path`) and return the path."
     path = Path(path) if path else RESULTS / f"{name}.json"
-    record = {"benchmark": name, "command": command(), **git_state(),
-              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "machine": machine(), **results}
+    record = {"benchmark": name, **header(), **results}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {path}")

@@ -22,25 +22,13 @@ per-round ratios are kept. Goal: on demand within 10% of cached.
 Writes benchmarks/results/train_memory.json (with the command, the machine, its load average and the date) through
 `clapbook.files.write_json`, and prints both tables with their ratios.
 """
-import argparse, csv, datetime, os, platform, statistics, subprocess, sys, time
+import argparse, csv, os, statistics, subprocess, sys, time
 from multiprocessing import Pool
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def header(argv) -> dict:
-    "Where the numbers came from: command, git state, date, machine and its load."
-    import torch
-    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
-    return {"command": " ".join(filter(None, [env, "python", f"benchmarks/{Path(__file__).name}", *argv])),
-            "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "-uno")),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": {"cpu": cpu, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-                        "python": platform.python_version(), "torch": torch.__version__}}
+from record import header  # noqa: E402  (the provenance header every benchmark writes)
 
 
 def _clip(i: int):
